@@ -1,0 +1,5 @@
+"""Authentication microservice."""
+
+from .app import create_app
+
+__all__ = ["create_app"]

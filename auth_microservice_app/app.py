@@ -1,0 +1,112 @@
+"""The application factory: reads like a table of contents."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import cli, health, wellknown
+from .config import BaseConfig, load_config, sqlalchemy_url
+from .errors import register_error_handlers
+from .extensions import cors, db, jwt, limiter, migrate, talisman
+from .logging_setup import configure_logging
+from .middleware import auth as auth_middleware
+from .middleware import request_context
+from .utils import jwt_utils, redis_client
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def create_app(config: str | BaseConfig | None = None, **overrides: Any) -> Flask:
+    """Build the app for ``config`` (an ``APP_ENV`` name or a config object), plus overrides."""
+    if config is None or isinstance(config, str):
+        _load_dotenv(config)
+        config = load_config(config)
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    config.validate()
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config)
+    configure_database(app, config)
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    register_extensions(app)
+    register_middleware(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    cli.register_commands(app)
+    return app
+
+
+def _load_dotenv(name: str | None) -> None:
+    # `.env` is a development convenience; a deployed service takes its environment as given.
+    if (name or os.environ.get("APP_ENV", "development")) == "development":
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)
+
+
+def configure_database(app: Flask, config: BaseConfig) -> None:
+    os.makedirs(app.instance_path, exist_ok=True)
+    uri = sqlalchemy_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if uri == "sqlite:///auth.db":  # the embedded default lives in the instance folder
+        uri = f"sqlite:///{Path(app.instance_path) / 'auth.db'}"
+    config.SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = config.engine_options()
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    jwt_utils.init_app(app)
+    jwt.init_app(app)
+    redis_client.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    cors.init_app(
+        app,
+        resources={r"/api/*": {}, r"/.well-known/*": {}},
+        origins=app.config["CORS_ORIGINS"],
+        supports_credentials=True,
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    production = app.config["APP_ENV"] in {"staging", "production"}
+    talisman.init_app(
+        app,
+        force_https=production,
+        strict_transport_security=production,
+        session_cookie_secure=production,
+        frame_options="DENY",
+        referrer_policy="no-referrer",
+        content_security_policy={"default-src": "'none'", "frame-ancestors": "'none'"},
+    )
+
+
+def register_middleware(app: Flask) -> None:
+    if app.config["TRUSTED_PROXIES"] > 0:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    request_context.init_app(app)
+    auth_middleware.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import models  # noqa: F401 - every model registered before Alembic or a query needs it
+    from .auth import bp as auth_bp
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(wellknown.bp)
+    app.register_blueprint(auth_bp)
+
+
+if __name__ == "__main__":
+    application = create_app()
+    application.run(host=application.config["HOST"], port=application.config["PORT"])

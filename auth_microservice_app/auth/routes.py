@@ -1,0 +1,125 @@
+"""HTTP layer of `/api/v1/auth`: parse, call a service, serialise."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response, jsonify, request
+from flask_jwt_extended import get_jwt, jwt_required
+
+from ..errors import AuthorizationRequired, NotFound
+from ..utils.request_body import load
+from . import bp, services
+from .schemas import (
+    LoginSchema,
+    LogoutSchema,
+    RefreshSchema,
+    RegisterSchema,
+    RevokeSchema,
+    SessionSchema,
+    TokenPairSchema,
+    UpdateMeSchema,
+    UserSchema,
+)
+
+
+def client_info() -> services.ClientInfo:
+    return services.ClientInfo(ip=request.remote_addr, user_agent=request.user_agent.string or None)
+
+
+def no_store(body: Any, status: int = 200) -> tuple[Response, int]:
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response, status
+
+
+def tokens(pair: services.TokenPair) -> tuple[Response, int]:
+    return no_store(TokenPairSchema().dump(pair))
+
+
+def user_body(user: Any, status: int = 200) -> tuple[Response, int]:
+    return no_store({"user": UserSchema().dump(user)}, status)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+@bp.post("/register")
+def register() -> tuple[Response, int]:
+    data = load(RegisterSchema())
+    return user_body(services.register_user(**data), 201)
+
+
+@bp.post("/login")
+def login() -> tuple[Response, int]:
+    data = load(LoginSchema())
+    return tokens(services.login(data["email"], data["password"], client_info()))
+
+
+@bp.post("/refresh")
+def refresh() -> tuple[Response, int]:
+    token = load(RefreshSchema())["refresh_token"] or bearer_token()
+    if not token:
+        raise AuthorizationRequired("A refresh token is required.")
+    return tokens(services.refresh(token))
+
+
+@bp.post("/logout")
+@jwt_required()
+def logout() -> tuple[Response, int]:
+    services.logout(get_jwt(), load(LogoutSchema())["refresh_token"])
+    return no_store({"message": "Signed out."})
+
+
+@bp.post("/logout-all")
+@jwt_required()
+def logout_all() -> tuple[Response, int]:
+    count = services.logout_all(get_jwt()["sub"])
+    return no_store({"message": "Signed out everywhere.", "sessions_revoked": count})
+
+
+@bp.post("/revoke")
+@jwt_required()
+def revoke() -> tuple[Response, int]:
+    services.revoke_token(get_jwt()["sub"], load(RevokeSchema())["token"])
+    return no_store({"message": "Token revoked."})
+
+
+@bp.get("/me")
+@jwt_required()
+def me() -> tuple[Response, int]:
+    return user_body(services.get_active_user(get_jwt()["sub"]))
+
+
+@bp.patch("/me")
+@jwt_required()
+def update_me() -> tuple[Response, int]:
+    data = load(UpdateMeSchema())
+    return user_body(services.update_profile(get_jwt()["sub"], data["name"]))
+
+
+@bp.get("/sessions")
+@jwt_required()
+def sessions() -> tuple[Response, int]:
+    claims = get_jwt()
+    rows = [
+        {**SessionSchema(exclude=("current",)).dump(s), "current": str(s.id) == claims["sid"]}
+        for s in services.list_sessions(claims["sub"])
+    ]
+    return no_store({"sessions": rows})
+
+
+@bp.delete("/sessions/<session_id>")
+@jwt_required()
+def delete_session(session_id: str) -> tuple[str, int]:
+    try:
+        sid = uuid.UUID(session_id)
+    except ValueError:
+        raise NotFound("No such session.") from None
+    services.delete_session(get_jwt()["sub"], sid)
+    return "", 204

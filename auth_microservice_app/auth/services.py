@@ -1,0 +1,434 @@
+"""Account and session rules. Each public function is one unit of work: commits once, or raises."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_jwt_extended import decode_token
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import ExpiredSignatureError, PyJWTError
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import (
+    AccountDisabled,
+    AppError,
+    AuthenticationFailed,
+    EmailNotVerified,
+    EmailTaken,
+    NotFound,
+    TokenExpired,
+    TokenInvalid,
+    TokenRevoked,
+    WeakPassword,
+)
+from ..extensions import db
+from ..models import User, UserSession
+from ..utils import jwt_utils
+from ..utils.breach_check import is_breached
+from ..utils.jwt_utils import ACCESS, REFRESH, TokenClaims
+from ..utils.security import (
+    burn_password_check,
+    hash_password,
+    needs_rehash,
+    new_token_id,
+    verify_password,
+)
+from . import events, revocation
+from .validators import PolicyViolation, check_password_policy, normalize_password
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str | None
+    user_agent: str | None
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.execute(
+        select(User).where(func.lower(User.email) == email.lower())
+    ).scalar_one_or_none()
+
+
+def get_active_user(user_id: str) -> User:
+    """The user a valid token names.
+
+    :raises TokenInvalid: the user no longer exists.
+    :raises AccountDisabled: the account was disabled after the token was issued.
+    """
+    try:
+        user = db.session.get(User, uuid.UUID(user_id))
+    except ValueError:
+        user = None
+    if user is None:
+        raise TokenInvalid()
+    if not user.is_active:
+        raise AccountDisabled()
+    return user
+
+
+def validate_new_password(password: str, email: str) -> str:
+    """The normalised password, if policy allows it.
+
+    :raises WeakPassword: with ``details.reason`` (too_short, too_long, common, contains_email,
+        breached).
+    """
+    config = current_app.config
+    try:
+        check_password_policy(
+            password,
+            email=email,
+            min_length=config["PASSWORD_MIN_LENGTH"],
+            max_length=config["PASSWORD_MAX_LENGTH"],
+        )
+    except PolicyViolation as violation:
+        raise WeakPassword(
+            violation.message, details={"password": [violation.message], "reason": violation.reason}
+        ) from None
+    normalized = normalize_password(password)
+    url = config.get("PASSWORD_BREACH_CHECK_URL")
+    if url and is_breached(
+        normalized, range_url=url, timeout=config["PASSWORD_BREACH_CHECK_TIMEOUT"]
+    ):
+        message = "This password has appeared in a data breach."
+        raise WeakPassword(message, details={"password": [message], "reason": "breached"})
+    return normalized
+
+
+def register_user(email: str, password: str, name: str | None) -> User:
+    """Create an account with an unverified email.
+
+    :raises WeakPassword: the password fails the policy.
+    :raises EmailTaken: the email exists already, in any letter case.
+    """
+    normalized = validate_new_password(password, email)
+    if find_user_by_email(email) is not None:
+        raise EmailTaken()
+    user = User(email=email, name=name, password_hash=hash_password(normalized), roles=["user"])
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent registration won the unique index
+        db.session.rollback()
+        raise EmailTaken() from None
+    events.record("user_registered", user_id=user.id)
+    return user
+
+
+def update_profile(user_id: str, name: str | None) -> User:
+    user = get_active_user(user_id)
+    user.name = name
+    db.session.commit()
+    return user
+
+
+# --- signing in ------------------------------------------------------------------------------
+
+
+def authenticate(email: str, password: str) -> User:
+    """The user whose password this is.
+
+    Unknown email, wrong password and an account without a password answer alike and cost the
+    same argon2 verification, so the answer reveals nothing about which accounts exist.
+
+    :raises AuthenticationFailed: for all three.
+    :raises AccountDisabled: only after a correct password.
+    :raises EmailNotVerified: when ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
+    """
+    candidate = normalize_password(password)
+    user = find_user_by_email(email)
+    if user is None or user.password_hash is None:
+        burn_password_check(candidate)
+        events.record("login_failed", reason="invalid_credentials")
+        raise AuthenticationFailed()
+    if not verify_password(user.password_hash, candidate):
+        events.record("login_failed", user_id=user.id, reason="invalid_credentials")
+        raise AuthenticationFailed()
+    if not user.is_active:
+        raise AccountDisabled()
+    if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:
+        raise EmailNotVerified()
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(candidate)
+    return user
+
+
+def login(email: str, password: str, client: ClientInfo) -> TokenPair:
+    """Check the password and open a session.
+
+    :raises AuthenticationFailed, AccountDisabled, EmailNotVerified: see :func:`authenticate`.
+    """
+    user = authenticate(email, password)
+    return start_session(user, client, amr=["pwd"])
+
+
+def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPair:
+    """Open a session for a user who has just proved themselves, and commit it."""
+    issued = jwt_utils.now()
+    session = UserSession(
+        user_id=user.id,
+        created_at=issued,
+        last_used_at=issued,
+        expires_at=issued + timedelta(seconds=current_app.config["SESSION_MAX_AGE"]),
+        user_agent=(client.user_agent or "")[:512] or None,
+        ip=client.ip,
+        amr=amr,
+        refresh_jti=new_token_id(),
+        access_jti=new_token_id(),
+        issued_at=issued,
+    )
+    db.session.add(session)
+    db.session.flush()
+    pair = _token_pair(user, session, fresh=True)
+    db.session.commit()
+    events.record("login_succeeded", user_id=user.id, session_id=session.id, amr=amr)
+    return pair
+
+
+def _token_pair(user: User, session: UserSession, *, fresh: bool) -> TokenPair:
+    """The pair for the session's current link of the chain (same ids, same times: same tokens)."""
+    claims = TokenClaims(
+        subject=str(user.id),
+        session_id=str(session.id),
+        jti=session.access_jti,
+        issued_at=session.issued_at,
+        email=user.email,
+        email_verified=user.email_verified,
+        roles=list(user.roles),
+        amr=list(session.amr),
+        fresh=fresh,
+    )
+    refresh_claims = TokenClaims(**{**claims.__dict__, "jti": session.refresh_jti, "fresh": False})
+    config = current_app.config
+    refresh_expires = min(
+        session.issued_at + timedelta(seconds=config["JWT_REFRESH_TOKEN_EXPIRES"]),
+        session.expires_at,
+    )
+    return TokenPair(
+        access_token=jwt_utils.encode_access(claims),
+        refresh_token=jwt_utils.encode_refresh(refresh_claims, refresh_expires),
+        expires_in=int(config["JWT_ACCESS_TOKEN_EXPIRES"]),
+    )
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def decode(token: str, *, expected_type: str) -> dict[str, Any]:
+    """Verify a token of ours (signature, issuer, audience, expiry) and its type.
+
+    :raises TokenExpired: past ``exp``.
+    :raises TokenInvalid: anything else wrong, including the wrong type.
+    """
+    try:
+        claims: dict[str, Any] = decode_token(token)
+    except ExpiredSignatureError:
+        raise TokenExpired() from None
+    except (PyJWTError, JWTExtendedException, ValueError):
+        raise TokenInvalid() from None
+    if claims.get("type") != expected_type:
+        raise TokenInvalid()
+    return claims
+
+
+def refresh(refresh_token: str) -> TokenPair:
+    """Spend a refresh token for a new pair in the same session (rotation).
+
+    The swap is one conditional UPDATE, so of concurrent uses of one token exactly one wins.
+    Presenting a token already spent revokes the session (reuse detection), except the
+    immediately previous one within ``REFRESH_REUSE_GRACE_SECONDS``, which gets the same
+    successor pair again.
+
+    :raises TokenInvalid, TokenExpired: a bad token.
+    :raises TokenRevoked: the session is revoked, or this use was a reuse.
+    """
+    claims = decode(refresh_token, expected_type=REFRESH)
+    session_id = _session_uuid(claims)
+    old_jti = str(claims["jti"])
+    issued = jwt_utils.now()
+    result = db.session.execute(
+        update(UserSession)
+        .where(
+            UserSession.id == session_id,
+            UserSession.refresh_jti == old_jti,
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > issued,
+        )
+        .values(
+            refresh_jti=new_token_id(),
+            access_jti=new_token_id(),
+            previous_refresh_jti=old_jti,
+            issued_at=issued,
+            last_used_at=issued,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session = db.session.execute(
+        select(UserSession)
+        .where(UserSession.id == session_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if session is None:
+        raise TokenRevoked()
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        if not session.user.is_active:
+            db.session.rollback()
+            raise AccountDisabled()
+        pair = _token_pair(session.user, session, fresh=False)
+        db.session.commit()
+        return pair
+    return _refresh_lost(session, old_jti, issued)
+
+
+def _refresh_lost(session: UserSession, old_jti: str, now: datetime) -> TokenPair:
+    if session.revoked_at is not None:
+        db.session.rollback()
+        raise TokenRevoked()
+    if session.expires_at <= now:
+        db.session.rollback()
+        raise TokenExpired("The session has expired.")
+    grace = current_app.config["REFRESH_REUSE_GRACE_SECONDS"]
+    if (
+        grace
+        and session.previous_refresh_jti == old_jti
+        and now - session.issued_at <= timedelta(seconds=grace)
+    ):
+        pair = _token_pair(session.user, session, fresh=False)
+        db.session.rollback()
+        return pair
+    sids = revocation.record_session_revocation([session], "refresh_reuse")
+    db.session.commit()
+    revocation.publish(sids=sids)
+    events.record("refresh_token_reused", user_id=session.user_id, session_id=session.id)
+    raise TokenRevoked()
+
+
+def _session_uuid(claims: dict[str, Any]) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(claims.get("sid")))
+    except ValueError:
+        raise TokenInvalid() from None
+
+
+# --- signing out and revocation --------------------------------------------------------------
+
+
+def logout(claims: dict[str, Any], refresh_token: str | None) -> None:
+    """Revoke the session of this access token (and of ``refresh_token``, if it is the user's)."""
+    session_ids = {_session_uuid(claims)}
+    if refresh_token:
+        try:
+            other = decode(refresh_token, expected_type=REFRESH)
+        except AppError:
+            other = None
+        if other is not None and other.get("sub") == claims["sub"]:
+            session_ids.add(_session_uuid(other))
+    _revoke_sessions(claims["sub"], session_ids, "logout")
+
+
+def logout_all(user_id: str) -> int:
+    """Revoke every session of the user; returns how many were open."""
+    sessions = (
+        db.session.execute(
+            select(UserSession).where(
+                UserSession.user_id == uuid.UUID(user_id), UserSession.revoked_at.is_(None)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    sids = revocation.record_session_revocation(sessions, "logout_all")
+    db.session.commit()
+    revocation.publish(sids=sids)
+    events.record("logged_out_everywhere", user_id=user_id, sessions=len(sids))
+    return len(sids)
+
+
+def _revoke_sessions(user_id: str, session_ids: set[uuid.UUID], reason: str) -> None:
+    sessions = (
+        db.session.execute(
+            select(UserSession).where(
+                UserSession.id.in_(session_ids), UserSession.user_id == uuid.UUID(user_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    sids = revocation.record_session_revocation(sessions, reason)
+    db.session.commit()
+    revocation.publish(sids=sids)
+    for sid in sids:
+        events.record("session_revoked", user_id=user_id, session_id=sid, reason=reason)
+
+
+def revoke_token(user_id: str, token: str) -> None:
+    """RFC 7009: revoke one of the user's tokens; unknown, invalid or foreign tokens are ignored.
+
+    An access token is blocklisted by ``jti``; a refresh token ends its whole session, because
+    the access tokens it minted must not outlive it.
+    """
+    try:
+        claims: dict[str, Any] = decode_token(token, allow_expired=True)
+    except (PyJWTError, JWTExtendedException, AppError, ValueError):
+        return
+    if claims.get("sub") != user_id:
+        return
+    if claims.get("type") == REFRESH:
+        _revoke_sessions(user_id, {_session_uuid(claims)}, "revoked")
+        return
+    if claims.get("type") != ACCESS:
+        return
+    expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=jwt_utils.now().tzinfo)
+    if expires_at <= jwt_utils.now():
+        return
+    revocation.record_token_revocation(str(claims["jti"]), uuid.UUID(user_id), expires_at)
+    db.session.commit()
+    revocation.publish(jtis=[(str(claims["jti"]), expires_at)])
+    events.record("token_revoked", user_id=user_id, session_id=claims.get("sid"))
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def list_sessions(user_id: str) -> list[UserSession]:
+    """The user's open sessions, most recently used first."""
+    return list(
+        db.session.execute(
+            select(UserSession)
+            .where(
+                UserSession.user_id == uuid.UUID(user_id),
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > jwt_utils.now(),
+            )
+            .order_by(UserSession.last_used_at.desc())
+        ).scalars()
+    )
+
+
+def delete_session(user_id: str, session_id: uuid.UUID) -> None:
+    """Revoke one of the user's sessions.
+
+    :raises NotFound: no such open session of this user (another user's looks the same).
+    """
+    session = db.session.get(UserSession, session_id)
+    if session is None or str(session.user_id) != user_id or session.revoked_at is not None:
+        raise NotFound("No such session.")
+    _revoke_sessions(user_id, {session_id}, "deleted")

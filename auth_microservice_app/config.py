@@ -1,0 +1,244 @@
+"""Configuration, read from the environment (and `.env` in development).
+
+One class per environment, chosen by ``APP_ENV``. Every value has a documented default in
+`.env.example`; staging and production refuse to start when a secret is missing or still at
+its development default (:class:`ConfigError` names the variable).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a marker, refused in production
+DEV_TOTP_KEY = "dev-insecure-totp-key-change-me"  # noqa: S105
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used: the message names the variable."""
+
+
+class Env:
+    """Typed reads of environment variables with defaults."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self._environ.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def optional(self, name: str) -> str | None:
+        value = self.text(name)
+        return value or None
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
+        if not raw:
+            return default
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def items(self, name: str, default: str = "") -> list[str]:
+        return [item.strip() for item in self.text(name, default).split(",") if item.strip()]
+
+    def secret(self, name: str) -> str | None:
+        """A secret inline (``NAME``) or as a file path (``NAME_FILE``, for mounted secrets)."""
+        inline = self.optional(name)
+        if inline:
+            return inline.replace("\\n", "\n")
+        path = self.optional(f"{name}_FILE")
+        if path:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    return handle.read()
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE points at an unreadable file: {path}") from exc
+        return None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` means psycopg2, our driver (SQLAlchemy 2.1 would pick psycopg 3)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+class BaseConfig:
+    """Settings shared by every environment; subclasses change defaults, never names."""
+
+    ENV_NAME = "base"
+    DEBUG = False
+    TESTING = False
+    #: Secrets that must be set (and not left at a development default) in this environment.
+    REQUIRED_SETTINGS: tuple[str, ...] = ()
+    DEFAULT_LOG_FORMAT = "json"
+    DEFAULT_ARGON2 = (2, 19456, 1)  # OWASP: t=2, m=19 MiB, p=1
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        env = Env(os.environ if environ is None else environ)
+        self.APP_ENV = self.ENV_NAME
+        self.HOST = env.text("HOST", "127.0.0.1")
+        self.PORT = env.integer("PORT", 5000)
+        self.SECRET_KEY = env.secret("SECRET_KEY") or DEV_SECRET_KEY
+        self.LOG_LEVEL = env.text("LOG_LEVEL", "DEBUG" if self.DEBUG else "INFO").upper()
+        self.LOG_FORMAT = env.text("LOG_FORMAT", self.DEFAULT_LOG_FORMAT)
+        self.MAX_CONTENT_LENGTH = env.integer("MAX_CONTENT_LENGTH", 64 * 1024)
+        self.JSON_MAX_DEPTH = env.integer("JSON_MAX_DEPTH", 32)
+
+        # Database
+        self.DATABASE_URL = env.optional("DATABASE_URL")
+        self.SQLALCHEMY_DATABASE_URI = sqlalchemy_url(self.DATABASE_URL or "sqlite:///auth.db")
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+        self.DB_POOL_SIZE = env.integer("DB_POOL_SIZE", 5)
+        self.DB_MAX_OVERFLOW = env.integer("DB_MAX_OVERFLOW", 10)
+        self.DB_POOL_RECYCLE = env.integer("DB_POOL_RECYCLE", 1800)
+        self.DB_POOL_TIMEOUT = env.integer("DB_POOL_TIMEOUT", 10)
+        self.DB_POOL_PRE_PING = env.flag("DB_POOL_PRE_PING", True)
+        self.DB_CONNECT_TIMEOUT = env.integer("DB_CONNECT_TIMEOUT", 3)
+        self.HEALTH_CHECK_TIMEOUT = env.number("HEALTH_CHECK_TIMEOUT", 1.5)
+
+        # Redis and the broker
+        self.REDIS_URL = env.optional("REDIS_URL")
+        self.REDIS_SOCKET_TIMEOUT = env.number("REDIS_SOCKET_TIMEOUT", 0.5)
+        self.REDIS_RETRY_INTERVAL = env.number("REDIS_RETRY_INTERVAL", 2.0)
+        self.CELERY_BROKER_URL = env.optional("CELERY_BROKER_URL")
+        self.CELERY_RESULT_BACKEND = env.optional("CELERY_RESULT_BACKEND")
+
+        # Tokens
+        self.JWT_ALGORITHM = env.text("JWT_ALGORITHM", "RS256")
+        self.JWT_PRIVATE_KEY = env.secret("JWT_PRIVATE_KEY")
+        self.JWT_KEYS_DIR = env.optional("JWT_KEYS_DIR")
+        self.JWT_ISSUER = env.text("JWT_ISSUER", f"http://{self.HOST}:{self.PORT}")
+        self.JWT_AUDIENCE = env.text("JWT_AUDIENCE", "auth-service")
+        self.JWT_ACCESS_TOKEN_EXPIRES = env.integer("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60)
+        self.JWT_REFRESH_TOKEN_EXPIRES = env.integer("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
+        self.JWT_LEEWAY = env.integer("JWT_LEEWAY", 0)
+        self.SESSION_MAX_AGE = env.integer("SESSION_MAX_AGE", 90 * 24 * 3600)
+        self.REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 0)
+
+        # Passwords
+        t, m, p = self.DEFAULT_ARGON2
+        self.ARGON2_TIME_COST = env.integer("ARGON2_TIME_COST", t)
+        self.ARGON2_MEMORY_COST = env.integer("ARGON2_MEMORY_COST", m)
+        self.ARGON2_PARALLELISM = env.integer("ARGON2_PARALLELISM", p)
+        self.PASSWORD_MIN_LENGTH = env.integer("PASSWORD_MIN_LENGTH", 8)
+        self.PASSWORD_MAX_LENGTH = env.integer("PASSWORD_MAX_LENGTH", 128)
+        self.PASSWORD_BREACH_CHECK_URL = env.optional("PASSWORD_BREACH_CHECK_URL")
+        self.PASSWORD_BREACH_CHECK_TIMEOUT = env.number("PASSWORD_BREACH_CHECK_TIMEOUT", 1.5)
+        self.REQUIRE_EMAIL_VERIFICATION = env.flag("REQUIRE_EMAIL_VERIFICATION", False)
+
+        # Web
+        self.FRONTEND_URL = env.text("FRONTEND_URL", "http://localhost:3000")
+        self.CORS_ORIGINS = env.items("CORS_ORIGINS", "http://localhost:3000")
+        self.TRUSTED_PROXIES = env.integer("TRUSTED_PROXIES", 0)
+        self.EMAIL_BACKEND = env.text("EMAIL_BACKEND", "console")
+        self.RATELIMIT_ENABLED = env.flag("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_DEFAULT = env.text("RATELIMIT_DEFAULT", "300/minute")
+        self.TOTP_ENCRYPTION_KEYS = env.secret("TOTP_ENCRYPTION_KEYS") or DEV_TOTP_KEY
+
+    def engine_options(self) -> dict[str, Any]:
+        """SQLAlchemy engine options: pooling and connect timeout for PostgreSQL."""
+        if not self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            return {}
+        return {
+            "pool_size": self.DB_POOL_SIZE,
+            "max_overflow": self.DB_MAX_OVERFLOW,
+            "pool_recycle": self.DB_POOL_RECYCLE,
+            "pool_timeout": self.DB_POOL_TIMEOUT,
+            "pool_pre_ping": self.DB_POOL_PRE_PING,
+            "connect_args": {"connect_timeout": self.DB_CONNECT_TIMEOUT},
+        }
+
+    def validate(self) -> None:
+        """Refuse settings that are unsafe in this environment.
+
+        :raises ConfigError: naming the first offending variable.
+        """
+        defaults = {"SECRET_KEY": DEV_SECRET_KEY, "TOTP_ENCRYPTION_KEYS": DEV_TOTP_KEY}
+        for name in self.REQUIRED_SETTINGS:
+            value = getattr(self, name, None)
+            if name == "JWT_PRIVATE_KEY" and self.JWT_KEYS_DIR:
+                continue
+            if not value:
+                raise ConfigError(
+                    f"{name} must be set in {self.ENV_NAME} "
+                    f"(environment variable {name}{'_FILE' if name.endswith('KEY') else ''})"
+                )
+            if defaults.get(name) == value:
+                raise ConfigError(f"{name} is left at its development default in {self.ENV_NAME}")
+        if self.JWT_ALGORITHM not in {"RS256", "ES256", "EdDSA"}:
+            raise ConfigError("JWT_ALGORITHM must be one of RS256, ES256, EdDSA")
+
+
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME = "development"
+    DEBUG = True
+    DEFAULT_LOG_FORMAT = "text"
+
+
+class TestingConfig(BaseConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+    DEFAULT_LOG_FORMAT = "json"
+    # Cheap hashing keeps the suite fast; production parameters are exercised by `make bench`.
+    DEFAULT_ARGON2 = (1, 1024, 1)
+
+
+class StagingConfig(BaseConfig):
+    ENV_NAME = "staging"
+    REQUIRED_SETTINGS = (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWT_PRIVATE_KEY",
+        "TOTP_ENCRYPTION_KEYS",
+    )
+
+
+class ProductionConfig(StagingConfig):
+    ENV_NAME = "production"
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    cls.ENV_NAME: cls for cls in (DevelopmentConfig, TestingConfig, StagingConfig, ProductionConfig)
+}
+
+
+def load_config(name: str | None = None, environ: Mapping[str, str] | None = None) -> BaseConfig:
+    """Build the configuration for ``name`` (default: ``APP_ENV``, else development).
+
+    :raises ConfigError: for an unknown environment name or an unusable value.
+    """
+    source = os.environ if environ is None else environ
+    env_name = (name or source.get("APP_ENV") or "development").strip().lower()
+    try:
+        cls = CONFIGS[env_name]
+    except KeyError:
+        raise ConfigError(
+            f"APP_ENV must be one of {', '.join(CONFIGS)}, got {env_name!r}"
+        ) from None
+    return cls(source)

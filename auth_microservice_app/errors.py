@@ -1,0 +1,205 @@
+"""One error hierarchy and one set of handlers: every failure leaves as the same JSON envelope.
+
+``{"error": {"code", "message", "details"}, "request_id"}``; ``code`` is the stable string
+clients branch on (API.md's list), ``message`` is for people.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    status_code = 500
+    code = "internal_error"
+    message = "An unexpected error occurred."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class BadRequest(AppError):
+    status_code, code, message = 400, "bad_request", "The request could not be understood."
+
+
+class InvalidLinkToken(AppError):
+    status_code, code, message = (
+        400,
+        "invalid_token",
+        "This link or code is invalid or has expired.",
+    )
+
+
+class ValidationFailed(AppError):
+    status_code, code, message = 422, "validation_error", "The request body is invalid."
+
+
+class WeakPassword(AppError):
+    status_code, code, message = 422, "weak_password", "This password is too weak."
+
+
+class AuthenticationFailed(AppError):
+    status_code, code, message = 401, "invalid_credentials", "Email or password is incorrect."
+
+
+class AuthorizationRequired(AuthenticationFailed):
+    code, message = "authorization_required", "An access token is required."
+
+
+class TokenInvalid(AuthenticationFailed):
+    code, message = "token_invalid", "The token is invalid."
+
+
+class TokenExpired(AuthenticationFailed):
+    code, message = "token_expired", "The token has expired."
+
+
+class TokenRevoked(AuthenticationFailed):
+    code, message = "token_revoked", "The token has been revoked."
+
+
+class FreshTokenRequired(AuthenticationFailed):
+    code, message = "fresh_token_required", "A fresh sign-in is required."
+
+
+class InvalidMfaCode(AuthenticationFailed):
+    code, message = "invalid_mfa_code", "The verification code is invalid."
+
+
+class PermissionDenied(AppError):
+    status_code, code, message = 403, "forbidden", "You are not allowed to do this."
+
+
+class EmailNotVerified(PermissionDenied):
+    code, message = "email_not_verified", "Verify your email address before signing in."
+
+
+class AccountDisabled(PermissionDenied):
+    code, message = "account_disabled", "This account is disabled."
+
+
+class NotFound(AppError):
+    status_code, code, message = 404, "not_found", "Not found."
+
+
+class Conflict(AppError):
+    status_code, code, message = 409, "conflict", "The request conflicts with the current state."
+
+
+class EmailTaken(Conflict):
+    code, message = "email_taken", "An account with this email already exists."
+
+
+class RateLimited(AppError):
+    status_code, code, message = 429, "rate_limited", "Too many requests. Try again later."
+
+
+class UpstreamError(AppError):
+    status_code, code, message = 502, "upstream_error", "An upstream provider failed."
+
+
+class ServiceUnavailable(AppError):
+    status_code, code, message = (
+        503,
+        "service_unavailable",
+        "The service is temporarily unavailable.",
+    )
+
+
+# werkzeug's HTTP errors mapped onto our codes (anything else falls back to its status class).
+HTTP_CODES = {
+    400: ("bad_request", "The request could not be understood."),
+    401: ("authorization_required", "Authentication is required."),
+    403: ("forbidden", "You are not allowed to do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Send the body as application/json."),
+    429: ("rate_limited", "Too many requests. Try again later."),
+    503: ("service_unavailable", "The service is temporarily unavailable."),
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The envelope every error leaves in."""
+    body = {
+        "error": {"code": code, "message": message, "details": details or {}},
+        "request_id": g.get("request_id"),
+    }
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def handle_app_error(error: AppError) -> Response:
+    if error.status_code >= 500:
+        logger.error("request failed", extra={"error_code": error.code})
+    return error_response(
+        error.status_code, error.code, error.message, error.details, error.headers
+    )
+
+
+def handle_validation_error(error: ValidationError) -> Response:
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    return error_response(422, "validation_error", "The request body is invalid.", messages)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    code, message = HTTP_CODES.get(
+        status, ("bad_request" if status < 500 else "internal_error", "")
+    )
+    headers = {}
+    if error.response is not None:  # e.g. Flask-Limiter's 429 carries Retry-After
+        headers = {
+            k: v
+            for k, v in error.response.headers.items()
+            if k.lower().startswith(("retry-", "x-"))
+        }
+    if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+        headers["Allow"] = ", ".join(error.valid_methods)
+    return error_response(status, code, message or error.description or "", headers=headers)
+
+
+def handle_unexpected(error: Exception) -> Response:
+    # Never leak the cause: the trace goes to the log with the request id, the client gets a code.
+    logger.exception("unhandled exception", extra={"error_type": type(error).__name__})
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - a broken connection must not mask the original 500
+        logger.warning("rollback after unhandled exception failed")
+    return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(AppError, handle_app_error)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,102 @@
+"""Redis access with a circuit breaker: an unreachable Redis costs one timeout, not one per request.
+
+Redis is an accelerator here, never the record: callers get ``RedisUnavailable`` and fall back to
+the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+from flask import Flask, current_app
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BLOCKLIST_PREFIX = "auth:blocklist:"
+REVOKED_SID_PREFIX = "auth:revoked-sid:"
+#: Present only once the blocklist has been rebuilt from the database after Redis came up empty.
+BLOCKLIST_WARM_KEY = "auth:blocklist-warm"
+BLOCKLIST_REBUILD_LOCK = "auth:blocklist-rebuild-lock"
+
+
+class RedisUnavailable(Exception):
+    """Redis is not configured, or failed and the breaker is open."""
+
+
+class RedisGateway:
+    def __init__(self, url: str | None, *, socket_timeout: float, retry_interval: float) -> None:
+        self.client: redis.Redis | None = (
+            redis.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                decode_responses=True,
+            )
+            if url
+            else None
+        )
+        self.retry_interval = retry_interval
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+        #: Set when a write was lost while Redis was down: the blocklist must be rebuilt.
+        self.lost_writes = False
+
+    @property
+    def configured(self) -> bool:
+        return self.client is not None
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def run(self, operation: Callable[[redis.Redis], T]) -> T:
+        """Run ``operation`` against Redis.
+
+        :raises RedisUnavailable: not configured, breaker open, or the call failed (breaker opens).
+        """
+        if self.client is None:
+            raise RedisUnavailable("redis is not configured")
+        if self.is_open:
+            raise RedisUnavailable("redis circuit is open")
+        try:
+            result = operation(self.client)
+        except (redis.RedisError, OSError) as exc:
+            with self._lock:
+                self._open_until = time.monotonic() + self.retry_interval
+            logger.warning("redis unavailable", extra={"error_type": type(exc).__name__})
+            raise RedisUnavailable(str(type(exc).__name__)) from exc
+        if self.lost_writes:
+            self._recover_lost_writes()
+        return result
+
+    def _recover_lost_writes(self) -> None:
+        # Revocations written only to the database while Redis was unreachable: drop the warm
+        # marker so every process rebuilds the blocklist from the database before trusting it.
+        assert self.client is not None  # noqa: S101 - run() checked it
+        try:
+            self.client.delete(BLOCKLIST_WARM_KEY)
+            self.lost_writes = False
+        except (redis.RedisError, OSError):
+            pass
+
+    def ping(self) -> bool:
+        return bool(self.run(lambda client: client.ping()))
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["redis"] = RedisGateway(
+        app.config.get("REDIS_URL"),
+        socket_timeout=app.config["REDIS_SOCKET_TIMEOUT"],
+        retry_interval=app.config["REDIS_RETRY_INTERVAL"],
+    )
+
+
+def get_redis() -> RedisGateway:
+    gateway: RedisGateway = current_app.extensions["redis"]
+    return gateway
