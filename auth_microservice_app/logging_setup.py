@@ -75,7 +75,7 @@ class RedactingJsonFormatter(JsonFormatter):
     """Tracebacks are text too: a secret in an exception message must not reach the log."""
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
-        return redact_text(super().formatException(ei))
+        return redact_text(str(super().formatException(ei)))
 
 
 class RedactingTextFormatter(logging.Formatter):

@@ -43,7 +43,7 @@ def normalize_password(password: str) -> str:
 def common_passwords() -> frozenset[str]:
     """About 20,000 common passwords (Royce Williams' list, as shipped by Django)."""
     data = resources.files("auth_microservice_app.data").joinpath("common-passwords.txt.gz")
-    with gzip.open(data.open("rb"), "rt", encoding="utf-8") as handle:
+    with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as handle:
         return frozenset(line.strip().lower() for line in handle if line.strip())
 
 

@@ -121,6 +121,8 @@ def init_app(app: Flask) -> None:
     audience = app.config["JWT_AUDIENCE"]
     app.config.update(
         JWT_TOKEN_LOCATION=["headers"],
+        JWT_COOKIE_CSRF_PROTECT=False,  # bearer tokens only; a random csrf claim would also
+        # make re-issued tokens differ
         JWT_DECODE_ALGORITHMS=ring.algorithms,
         JWT_ENCODE_ISSUER=app.config["JWT_ISSUER"],
         JWT_DECODE_ISSUER=app.config["JWT_ISSUER"],

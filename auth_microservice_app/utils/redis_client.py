@@ -65,25 +65,18 @@ class RedisGateway:
         if self.is_open:
             raise RedisUnavailable("redis circuit is open")
         try:
-            result = operation(self.client)
+            if self.lost_writes:
+                # Revocations were written only to the database while Redis was unreachable:
+                # drop the warm marker before trusting any answer, so every process reads the
+                # database until the blocklist has been rebuilt from it.
+                self.client.delete(BLOCKLIST_WARM_KEY)
+                self.lost_writes = False
+            return operation(self.client)
         except (redis.RedisError, OSError) as exc:
             with self._lock:
                 self._open_until = time.monotonic() + self.retry_interval
             logger.warning("redis unavailable", extra={"error_type": type(exc).__name__})
             raise RedisUnavailable(str(type(exc).__name__)) from exc
-        if self.lost_writes:
-            self._recover_lost_writes()
-        return result
-
-    def _recover_lost_writes(self) -> None:
-        # Revocations written only to the database while Redis was unreachable: drop the warm
-        # marker so every process rebuilds the blocklist from the database before trusting it.
-        assert self.client is not None  # noqa: S101 - run() checked it
-        try:
-            self.client.delete(BLOCKLIST_WARM_KEY)
-            self.lost_writes = False
-        except (redis.RedisError, OSError):
-            pass
 
     def ping(self) -> bool:
         return bool(self.run(lambda client: client.ping()))

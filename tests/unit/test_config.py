@@ -35,7 +35,7 @@ def test_each_environment_loads_its_class(name, cls):
     config = load_config(environ={**PRODUCTION_ENV, "APP_ENV": name})
     assert type(config) is cls
     config.validate()
-    assert config.APP_ENV == name
+    assert name == config.APP_ENV
 
 
 def test_development_is_the_default_with_sqlite_and_no_redis():
