@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml poetry.lock | $(POETRY)
 	touch $@
 
 migrate: install
-	$(FLASK) db upgrade
+	$(FLASK) db upgrade heads
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,10 +12,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import cli, health, wellknown
 from .config import BaseConfig, load_config, sqlalchemy_url
 from .errors import register_error_handlers
-from .extensions import cors, db, jwt, limiter, migrate, talisman
+from .extensions import db, jwt, migrate
 from .logging_setup import configure_logging
 from .middleware import auth as auth_middleware
-from .middleware import request_context
+from .middleware import cors as cors_middleware
+from .middleware import rate_limit, request_context, security_headers
 from .utils import jwt_utils, redis_client
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -35,8 +36,8 @@ def create_app(config: str | BaseConfig | None = None, **overrides: Any) -> Flas
     configure_database(app, config)
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     register_extensions(app)
-    register_middleware(app)
     register_blueprints(app)
+    register_middleware(app)
     register_error_handlers(app)
     cli.register_commands(app)
     return app
@@ -65,37 +66,18 @@ def register_extensions(app: Flask) -> None:
     jwt_utils.init_app(app)
     jwt.init_app(app)
     redis_client.init_app(app)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    limiter.init_app(app)
-    cors.init_app(
-        app,
-        resources={r"/api/*": {}, r"/.well-known/*": {}},
-        origins=app.config["CORS_ORIGINS"],
-        supports_credentials=True,
-        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After"],
-        max_age=600,
-    )
-    production = app.config["APP_ENV"] in {"staging", "production"}
-    talisman.init_app(
-        app,
-        force_https=production,
-        strict_transport_security=production,
-        session_cookie_secure=production,
-        frame_options="DENY",
-        referrer_policy="no-referrer",
-        content_security_policy={"default-src": "'none'", "frame-ancestors": "'none'"},
-    )
 
 
 def register_middleware(app: Flask) -> None:
+    """Request hooks; after the blueprints, because limits and HTTPS exemptions name endpoints."""
     if app.config["TRUSTED_PROXIES"] > 0:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     request_context.init_app(app)
     auth_middleware.init_app(app)
+    cors_middleware.init_app(app)
+    security_headers.init_app(app)
+    rate_limit.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -154,10 +154,26 @@ class BaseConfig:
         # Web
         self.FRONTEND_URL = env.text("FRONTEND_URL", "http://localhost:3000")
         self.CORS_ORIGINS = env.items("CORS_ORIGINS", "http://localhost:3000")
+        self.CORS_MAX_AGE = env.integer("CORS_MAX_AGE", 600)
+        secure = self.ENV_NAME in {"staging", "production"}
+        self.FORCE_HTTPS = env.flag("FORCE_HTTPS", secure)
+        self.HSTS_ENABLED = env.flag("HSTS_ENABLED", secure)
+        self.HSTS_MAX_AGE = env.integer("HSTS_MAX_AGE", 31536000)
         self.TRUSTED_PROXIES = env.integer("TRUSTED_PROXIES", 0)
         self.EMAIL_BACKEND = env.text("EMAIL_BACKEND", "console")
-        self.RATELIMIT_ENABLED = env.flag("RATELIMIT_ENABLED", True)
+        # Rate limits (Flask-Limiter strings) and the per-account brute-force throttle
+        self.RATELIMIT_ENABLED = env.flag("RATELIMIT_ENABLED", not self.TESTING)
         self.RATELIMIT_DEFAULT = env.text("RATELIMIT_DEFAULT", "300/minute")
+        self.RATELIMIT_LOGIN = env.text("RATELIMIT_LOGIN", "10/minute")
+        self.RATELIMIT_REGISTER = env.text("RATELIMIT_REGISTER", "20/hour")
+        self.RATELIMIT_REFRESH = env.text("RATELIMIT_REFRESH", "60/minute")
+        self.RATELIMIT_EMAIL = env.text("RATELIMIT_EMAIL", "5/hour")
+        self.RATELIMIT_2FA = env.text("RATELIMIT_2FA", "10/minute")
+        self.LOGIN_THROTTLE_ENABLED = env.flag("LOGIN_THROTTLE_ENABLED", True)
+        self.LOGIN_THROTTLE_THRESHOLD = env.integer("LOGIN_THROTTLE_THRESHOLD", 5)
+        self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)
+        self.LOGIN_THROTTLE_MAX_SECONDS = env.integer("LOGIN_THROTTLE_MAX_SECONDS", 300)
+        self.LOGIN_FAILURE_WINDOW = env.integer("LOGIN_FAILURE_WINDOW", 900)
         self.TOTP_ENCRYPTION_KEYS = env.secret("TOTP_ENCRYPTION_KEYS") or DEV_TOTP_KEY
 
     def engine_options(self) -> dict[str, Any]:
@@ -190,6 +206,10 @@ class BaseConfig:
                 )
             if defaults.get(name) == value:
                 raise ConfigError(f"{name} is left at its development default in {self.ENV_NAME}")
+        if "*" in self.CORS_ORIGINS:
+            raise ConfigError(
+                "CORS_ORIGINS must list origins: '*' cannot be combined with credentials"
+            )
         if self.JWT_ALGORITHM not in {"RS256", "ES256", "EdDSA"}:
             raise ConfigError("JWT_ALGORITHM must be one of RS256, ES256, EdDSA")
 

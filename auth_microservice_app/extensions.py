@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_talisman import Talisman
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -29,6 +25,5 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 jwt = JWTManager()
-limiter = Limiter(key_func=get_remote_address)
-cors = CORS()
-talisman = Talisman()
+# The limiter, Talisman and CORS keep per-app settings on their instance, so each app gets its
+# own: see middleware/rate_limit.py, middleware/security_headers.py, middleware/cors.py.

@@ -52,7 +52,7 @@ def app(signing_key_pem: str) -> Iterator[Flask]:
         with db.engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
-        flask_migrate.upgrade()  # the schema comes from the migrations, so they are tested too
+        flask_migrate.upgrade(revision="heads")  # the schema comes from the migrations, so they are tested too
     yield application
     with application.app_context():
         db.engine.dispose()

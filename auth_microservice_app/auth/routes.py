@@ -14,6 +14,7 @@ from . import bp, services
 from .schemas import (
     LoginSchema,
     LogoutSchema,
+    MfaChallengeSchema,
     RefreshSchema,
     RegisterSchema,
     RevokeSchema,
@@ -39,6 +40,13 @@ def tokens(pair: services.TokenPair) -> tuple[Response, int]:
     return no_store(TokenPairSchema().dump(pair))
 
 
+def sign_in_body(result: services.SignInResult) -> tuple[Response, int]:
+    """A token pair, or ``{"mfa_required": true, "mfa_token", "methods"}`` (API.md, /login)."""
+    if isinstance(result, services.MfaChallenge):
+        return no_store(MfaChallengeSchema().dump(result))
+    return tokens(result)
+
+
 def user_body(user: Any, status: int = 200) -> tuple[Response, int]:
     return no_store({"user": UserSchema().dump(user)}, status)
 
@@ -58,7 +66,7 @@ def register() -> tuple[Response, int]:
 @bp.post("/login")
 def login() -> tuple[Response, int]:
     data = load(LoginSchema())
-    return tokens(services.login(data["email"], data["password"], client_info()))
+    return sign_in_body(services.login(data["email"], data["password"], client_info()))
 
 
 @bp.post("/refresh")

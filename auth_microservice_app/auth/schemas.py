@@ -64,6 +64,12 @@ class TokenPairSchema(Schema):
     expires_in = fields.Integer()
 
 
+class MfaChallengeSchema(Schema):
+    mfa_required = fields.Boolean()
+    mfa_token = fields.String()
+    methods = fields.List(fields.String())
+
+
 class SessionSchema(Schema):
     id = fields.UUID()
     created_at = UTCTime()

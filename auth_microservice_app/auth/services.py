@@ -39,7 +39,7 @@ from ..utils.security import (
     new_token_id,
     verify_password,
 )
-from . import events, revocation
+from . import events, revocation, throttle
 from .validators import PolicyViolation, check_password_policy, normalize_password
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,18 @@ class TokenPair:
     refresh_token: str
     expires_in: int
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    """The first factor passed; a second one is needed (``POST /api/v1/2fa/verify``)."""
+
+    mfa_token: str
+    methods: list[str]
+    mfa_required: bool = True
+
+
+SignInResult = TokenPair | MfaChallenge
 
 
 @dataclass(frozen=True)
@@ -150,18 +162,23 @@ def authenticate(email: str, password: str) -> User:
     same argon2 verification, so the answer reveals nothing about which accounts exist.
 
     :raises AuthenticationFailed: for all three.
+    :raises RateLimited: the account is in a brute-force wait (see :mod:`.throttle`).
     :raises AccountDisabled: only after a correct password.
     :raises EmailNotVerified: when ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
     """
+    throttle.check(email)
     candidate = normalize_password(password)
     user = find_user_by_email(email)
     if user is None or user.password_hash is None:
         burn_password_check(candidate)
+        throttle.record_failure(email)
         events.record("login_failed", reason="invalid_credentials")
         raise AuthenticationFailed()
     if not verify_password(user.password_hash, candidate):
+        throttle.record_failure(email)
         events.record("login_failed", user_id=user.id, reason="invalid_credentials")
         raise AuthenticationFailed()
+    throttle.reset(email)
     if not user.is_active:
         raise AccountDisabled()
     if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:
@@ -171,13 +188,21 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
-def login(email: str, password: str, client: ClientInfo) -> TokenPair:
-    """Check the password and open a session.
+def login(email: str, password: str, client: ClientInfo) -> SignInResult:
+    """Check the password, then finish the sign-in (see :func:`sign_in`).
 
     :raises AuthenticationFailed, AccountDisabled, EmailNotVerified: see :func:`authenticate`.
     """
     user = authenticate(email, password)
-    return start_session(user, client, amr=["pwd"])
+    return sign_in(user, client, amr=["pwd"])
+
+
+def sign_in(user: User, client: ClientInfo, *, amr: list[str]) -> SignInResult:
+    """Finish a first-factor sign-in (password, magic link, OAuth): every path ends here.
+
+    Returns a session's token pair, or a second-factor challenge when the user has 2FA on.
+    """
+    return start_session(user, client, amr=amr)
 
 
 def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPair:

@@ -9,6 +9,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from ..logging_setup import redact_text
+
 logger = logging.getLogger("auth_microservice_app.access")
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -28,6 +30,7 @@ def _finish_request(response: Response) -> Response:
         extra={
             "method": request.method,
             "path": request.path,
+            "query": redact_text(request.query_string.decode("utf-8", "replace")) or None,
             "status": response.status_code,
             "duration_ms": duration_ms,
             "user_id": g.get("user_id"),

@@ -1,0 +1,117 @@
+"""CORS answers and security headers, in testing and in production configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from auth_microservice_app import create_app
+from auth_microservice_app.config import ConfigError
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, make_app
+
+pytestmark = pytest.mark.integration
+ALLOWED = "https://app.example.com"
+REFUSED = "https://evil.example.net"
+
+
+@pytest.fixture
+def cors_client(app, signing_key_pem):
+    return make_app(
+        signing_key_pem, CORS_ORIGINS=[ALLOWED, "https://admin.example.com"]
+    ).test_client()
+
+
+def preflight(client, origin: str):
+    return client.options(
+        "/api/v1/auth/login",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, Content-Type, X-Request-ID",
+        },
+    )
+
+
+def test_preflight_from_an_allowed_origin(cors_client):
+    response = preflight(cors_client, ALLOWED)
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    allowed_headers = response.headers["Access-Control-Allow-Headers"].lower()
+    assert {"authorization", "content-type", "x-request-id"} <= {
+        h.strip() for h in allowed_headers.split(",")
+    }
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert response.headers["Access-Control-Max-Age"] == "600"
+    assert "Origin" in response.headers["Vary"]
+
+
+def test_preflight_from_a_refused_origin_gets_no_cors_headers(cors_client):
+    response = preflight(cors_client, REFUSED)
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_simple_request_echoes_only_allowed_origins(cors_client):
+    allowed = cors_client.get("/.well-known/jwks.json", headers={"Origin": ALLOWED})
+    assert allowed.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "X-Request-ID" in allowed.headers["Access-Control-Expose-Headers"]
+    refused = cors_client.get("/.well-known/jwks.json", headers={"Origin": REFUSED})
+    assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_wildcard_origin_is_refused_at_start_up(signing_key_pem):
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        make_app(signing_key_pem, CORS_ORIGINS=["*"])
+
+
+def test_api_security_headers_in_testing(client):
+    response = client.get("/api/v1/auth/me")
+    assert (
+        response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_docs_paths_get_their_own_looser_csp(client):
+    response = client.get("/apidocs/")
+    assert "'unsafe-inline'" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    api = client.get("/api/v1/auth/me")
+    assert "unsafe-inline" not in api.headers["Content-Security-Policy"]
+
+
+@pytest.fixture
+def production_client(app, signing_key_pem):
+    production = create_app(
+        "production",
+        SECRET_KEY="p" * 48,
+        SQLALCHEMY_DATABASE_URI=TEST_DATABASE_URL,
+        DATABASE_URL=TEST_DATABASE_URL,
+        REDIS_URL=TEST_REDIS_URL,
+        JWT_PRIVATE_KEY=signing_key_pem,
+        TOTP_ENCRYPTION_KEYS="k1:" + "a" * 44,
+        RATELIMIT_ENABLED=False,
+    )
+    return production.test_client()
+
+
+def test_production_forces_https_and_sends_hsts(production_client):
+    plain = production_client.get("/api/v1/auth/me")
+    assert plain.status_code in (301, 302)
+    assert plain.headers["Location"].startswith("https://")
+    proxied = production_client.get("/api/v1/auth/me", headers={"X-Forwarded-Proto": "https"})
+    assert proxied.status_code == 401
+    assert proxied.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert proxied.headers["X-Frame-Options"] == "DENY"
+    assert (
+        proxied.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
+
+
+def test_production_probes_answer_plain_http(production_client):
+    assert production_client.get("/health/live").status_code == 200
+    assert production_client.get("/health").status_code == 200
