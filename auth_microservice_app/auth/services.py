@@ -371,19 +371,26 @@ def logout(claims: dict[str, Any], refresh_token: str | None) -> None:
 
 def logout_all(user_id: str) -> int:
     """Revoke every session of the user; returns how many were open."""
-    sessions = (
-        db.session.execute(
-            select(UserSession).where(
-                UserSession.user_id == uuid.UUID(user_id), UserSession.revoked_at.is_(None)
-            )
-        )
-        .scalars()
-        .all()
+    count = revoke_other_sessions(user_id, None, "logout_all")
+    events.record("logged_out_everywhere", user_id=user_id, sessions=count)
+    return count
+
+
+def revoke_other_sessions(
+    user_id: str | uuid.UUID, keep_session_id: str | None, reason: str
+) -> int:
+    """Revoke every open session of the user but ``keep_session_id``; the caller commits first.
+
+    Commits, then publishes to Redis; returns how many sessions were revoked.
+    """
+    query = select(UserSession).where(
+        UserSession.user_id == uuid.UUID(str(user_id)), UserSession.revoked_at.is_(None)
     )
-    sids = revocation.record_session_revocation(sessions, "logout_all")
+    if keep_session_id:
+        query = query.where(UserSession.id != uuid.UUID(keep_session_id))
+    sids = revocation.record_session_revocation(db.session.execute(query).scalars().all(), reason)
     db.session.commit()
     revocation.publish(sids=sids)
-    events.record("logged_out_everywhere", user_id=user_id, sessions=len(sids))
     return len(sids)
 
 

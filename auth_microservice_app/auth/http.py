@@ -1,0 +1,42 @@
+"""Response helpers every blueprint that signs users in shares (auth, two_factor, oauth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from . import services
+from .schemas import MfaChallengeSchema, TokenPairSchema, UserSchema
+
+
+def client_info() -> services.ClientInfo:
+    return services.ClientInfo(ip=request.remote_addr, user_agent=request.user_agent.string or None)
+
+
+def no_store(body: Any, status: int = 200) -> tuple[Response, int]:
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response, status
+
+
+def tokens(pair: services.TokenPair) -> tuple[Response, int]:
+    return no_store(TokenPairSchema().dump(pair))
+
+
+def sign_in_body(result: services.SignInResult) -> tuple[Response, int]:
+    """A token pair, or ``{"mfa_required": true, "mfa_token", "methods"}`` (API.md, /login)."""
+    if isinstance(result, services.MfaChallenge):
+        return no_store(MfaChallengeSchema().dump(result))
+    return tokens(result)
+
+
+def user_body(user: Any, status: int = 200) -> tuple[Response, int]:
+    return no_store({"user": UserSchema().dump(user)}, status)
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
