@@ -1,0 +1,204 @@
+"""Gunicorn settings for the auth service.
+
+Every value can be overridden through the environment, so the same file serves the
+container image, docker-compose and Kubernetes. Run it with:
+
+    gunicorn -c gunicorn.conf.py auth_microservice_app.wsgi:app
+
+See docs/deployment.md ("Tuning gunicorn") for how to pick the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gunicorn.glogging import Logger, SafeAtoms
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        # Fail at start-up with the variable's name rather than with a traceback
+        # from deep inside gunicorn's validators.
+        raise SystemExit(f"gunicorn.conf.py: {name} must be an integer, got {raw!r}") from exc
+
+
+def _available_cpus() -> int:
+    """CPUs this process may really use.
+
+    os.cpu_count() reports every core of the node, so a pod limited to 1 CPU on a
+    32-core node would start 65 workers and be throttled and OOM-killed. Honour the
+    CPU affinity mask and the cgroup v2 quota (cpu.max) that Kubernetes and Docker set.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota visible: the affinity mask is the best we know
+    return max(1, cpus)
+
+
+# --- Socket ---------------------------------------------------------------------------
+# HOST/PORT are the same variables the app and the Dockerfile use. 0.0.0.0 is the
+# container default; a bare IPv6 literal gets the brackets gunicorn needs.
+_host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a container must listen on all interfaces
+_port = _env_int("PORT", 8000)
+bind = [f"[{_host}]:{_port}" if ":" in _host and not _host.startswith("[") else f"{_host}:{_port}"]
+
+wsgi_app = "auth_microservice_app.wsgi:app"
+
+# --- Workers --------------------------------------------------------------------------
+# gthread: password hashing (argon2) is CPU bound and releases the GIL, while database,
+# Redis and SMTP calls wait on I/O; a few threads per process cover the waits without
+# the monkey-patching that gevent would need for psycopg2.
+workers = _env_int("GUNICORN_WORKERS", 2 * _available_cpus() + 1)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = _env_int("GUNICORN_THREADS", 4)
+
+# A request that takes longer than this is stuck (login costs ~50 ms of hashing), so the
+# worker is killed and replaced rather than left holding a thread.
+timeout = _env_int("GUNICORN_TIMEOUT", 30)
+# SIGTERM gives in-flight requests this long to finish. Kubernetes waits
+# terminationGracePeriodSeconds (45 s in deployment.yaml) which must stay above this.
+graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# Keep idle client connections open briefly. Behind a load balancer that reuses
+# connections, set it above the balancer's idle timeout (e.g. 65 for an AWS ALB's 60 s)
+# so gunicorn never closes a connection the balancer is about to reuse.
+keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
+
+# Recycle each worker after this many requests to cap the effect of slow leaks; the
+# jitter staggers the restarts so the workers never all recycle at the same moment.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+
+# Load the app in each worker, not in the master: database pools, Redis clients and the
+# prometheus multiprocess files must not be created before fork and shared by workers.
+preload_app = False
+
+# The worker heartbeat file is touched continuously; /dev/shm is memory-backed (a disk
+# can stall it) and stays writable under readOnlyRootFilesystem.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+
+# Gunicorn >= 25 opens a control socket under $HOME by default. Containers are managed by
+# signals; the socket would only fail (read-only root) or add an unneeded control path.
+_control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not _control_socket
+if _control_socket:
+    control_socket = _control_socket
+
+proc_name = "auth-service"
+
+# --- Logging ------------------------------------------------------------------------------
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+errorlog = "-"  # stderr
+# Access log on stdout; GUNICORN_ACCESS_LOG="" turns it off (e.g. where a mesh logs requests).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+
+# One JSON object per line. The query string, the raw request line and the Referer are
+# left out on purpose: e-mail verification links and OAuth callbacks carry tokens and
+# codes there, and no token may ever reach a log line. The request id is the one the app
+# returns in X-Request-ID, so access lines join with the app's own JSON logs.
+access_log_format = (
+    "{"
+    '"time":"%(t)s",'
+    '"level":"INFO",'
+    '"logger":"gunicorn.access",'
+    '"remote_addr":"%(h)s",'
+    '"forwarded_for":"%({x-forwarded-for}i)s",'
+    '"method":"%(m)s",'
+    '"path":"%(U)s",'
+    '"protocol":"%(H)s",'
+    '"status":%(s)s,'
+    '"response_bytes":"%(b)s",'
+    '"duration_ms":%(M)s,'
+    '"user_agent":"%(a)s",'
+    '"request_id":"%({x-request-id}o)s",'
+    '"pid":%(p)s'
+    "}"
+)
+
+
+class JsonSafeAtoms(SafeAtoms):
+    """Escapes every string atom for a JSON string literal.
+
+    Gunicorn's own SafeAtoms only escapes double quotes, so a backslash or a control
+    character in a User-Agent would break the JSON line.
+    """
+
+    def __init__(self, atoms: dict[str, Any]) -> None:
+        dict.__init__(self)
+        for key, value in atoms.items():
+            self[key] = json.dumps(value)[1:-1] if isinstance(value, str) else value
+
+
+class JsonLogger(Logger):
+    """Gunicorn logger whose access and error lines are both JSON."""
+
+    atoms_wrapper_class = JsonSafeAtoms
+
+    def now(self) -> str:
+        # ISO-8601 UTC like the rest of the service, instead of the Apache log format.
+        return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["p"] = os.getpid()  # a number, not gunicorn's "<pid>"
+        return atoms
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        from pythonjsonlogger.json import JsonFormatter
+
+        formatter = JsonFormatter(
+            "%(levelname)s %(name)s %(process)d %(message)s",
+            rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
+            timestamp="time",  # ISO-8601 UTC, under the key the app's own JSON logs use
+        )
+        for handler in self.error_log.handlers:
+            handler.setFormatter(formatter)
+
+
+logger_class = JsonLogger
+
+
+# --- Prometheus multiprocess mode ---------------------------------------------------------
+# With several worker processes each keeps its own counters; prometheus_client merges them
+# from files in PROMETHEUS_MULTIPROC_DIR. The directory must exist before the first worker
+# imports the app, and files left by a previous run would be counted again.
+
+
+def on_starting(server: Any) -> None:
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not metrics_dir:
+        return
+    path = Path(metrics_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    # Empty it rather than delete and recreate it: in Kubernetes it is an emptyDir mount
+    # point, which cannot be removed.
+    for entry in path.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    server.log.info("prometheus multiprocess directory ready: %s", path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # Drop the live-gauge files of a dead worker so its values stop being reported.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+
+    GunicornPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)

@@ -1,0 +1,64 @@
+variable "namespace" {
+  type        = string
+  description = "Kubernetes namespace of the service."
+}
+
+variable "environment" {
+  type        = string
+  description = "Deployment environment, recorded as a label on the namespace."
+}
+
+variable "secret_key" {
+  type        = string
+  description = "Flask SECRET_KEY."
+  sensitive   = true
+}
+
+variable "database_url" {
+  type        = string
+  description = "DATABASE_URL (postgresql://...) including the password."
+  sensitive   = true
+}
+
+variable "redis_url" {
+  type        = string
+  description = "REDIS_URL (rediss://...) including the AUTH token."
+  sensitive   = true
+}
+
+variable "celery_broker_url" {
+  type        = string
+  description = "CELERY_BROKER_URL including credentials."
+  sensitive   = true
+}
+
+variable "celery_result_backend" {
+  type        = string
+  description = "CELERY_RESULT_BACKEND including credentials."
+  sensitive   = true
+}
+
+variable "jwt_private_key_pem" {
+  type        = string
+  description = "PEM private key that signs JWTs; mounted into the pods as a file."
+  sensitive   = true
+}
+
+variable "totp_encryption_keys" {
+  type        = string
+  description = "TOTP_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first."
+  sensitive   = true
+}
+
+variable "metrics_token" {
+  type        = string
+  description = "METRICS_TOKEN: bearer token that Prometheus sends to GET /metrics."
+  sensitive   = true
+}
+
+variable "optional_app_secrets" {
+  type        = map(string)
+  description = "Secrets of optional features by environment variable name (SENDGRID_API_KEY, SMTP_PASSWORD, ...); empty values are left out."
+  sensitive   = true
+  default     = {}
+}

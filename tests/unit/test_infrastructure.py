@@ -1,0 +1,311 @@
+"""The deployment files agree with the application and with our hardening rules.
+
+Parsed offline with PyYAML: Kubernetes manifests, docker-compose.yml and the Dockerfile.
+The probe paths are checked against the real app's URL map, so renaming a health route
+without updating the probes fails here rather than in a cluster.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from auth_microservice_app import create_app
+
+# PyYAML ships no type information and the project carries no stubs for it: import it
+# untyped, so mypy stays clean whether or not stubs are added later.
+yaml: Any = importlib.import_module("yaml")
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S_DIR = ROOT / "infrastructure" / "kubernetes"
+DOCKERFILE = ROOT / "Dockerfile"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+APP_UID = 10001
+TMP = "/tmp"  # noqa: S108 - the path mounted in the pods, not a file this test creates
+PLACEHOLDER = "CHANGE_ME"
+
+
+def load_manifests() -> list[dict[str, Any]]:
+    documents: list[dict[str, Any]] = []
+    for path in sorted(K8S_DIR.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        with path.open(encoding="utf-8") as handle:
+            documents.extend(doc for doc in yaml.safe_load_all(handle) if doc)
+    return documents
+
+
+MANIFESTS = load_manifests()
+WORKLOADS = [doc for doc in MANIFESTS if doc["kind"] in {"Deployment", "Job"}]
+
+
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = pod_spec(workload)
+    return list(spec.get("initContainers", [])) + list(spec["containers"])
+
+
+def by_kind_and_name(kind: str, name: str) -> dict[str, Any]:
+    matches = [d for d in MANIFESTS if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def workload_id(workload: dict[str, Any]) -> str:
+    return f"{workload['kind']}/{workload['metadata']['name']}"
+
+
+@pytest.fixture(scope="module")
+def flask_app(signing_key_pem: str) -> Flask:
+    # Only the URL map is needed: an in-memory SQLite database and no Redis.
+    return create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI="sqlite://",
+        REDIS_URL=None,
+        JWT_PRIVATE_KEY=signing_key_pem,
+    )
+
+
+def get_routes(application: Flask) -> set[str]:
+    return {
+        rule.rule for rule in application.url_map.iter_rules() if "GET" in (rule.methods or set())
+    }
+
+
+def dockerfile_healthcheck_path() -> str:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    healthcheck = re.search(r"^HEALTHCHECK .*?CMD (.+)$", text, re.MULTILINE | re.DOTALL)
+    assert healthcheck, "the Dockerfile has no HEALTHCHECK"
+    path = re.search(r"http://127\.0\.0\.1:[^/]+(/[\w/.-]*)", healthcheck.group(1))
+    assert path, "the HEALTHCHECK does not request a local http:// URL"
+    return path.group(1)
+
+
+# --- probes -----------------------------------------------------------------------------
+
+
+def test_kubernetes_probe_paths_are_get_routes_of_the_app(flask_app: Flask) -> None:
+    routes = get_routes(flask_app)
+    probed = set()
+    for workload in WORKLOADS:
+        for container in containers(workload):
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                http_get = container.get(probe, {}).get("httpGet")
+                if http_get:
+                    probed.add(http_get["path"])
+                    assert http_get["path"] in routes, (
+                        f"{workload_id(workload)} {probe} requests {http_get['path']}, "
+                        "which the app does not serve"
+                    )
+    assert probed == {"/health/live", "/health"}
+
+
+def test_api_liveness_is_the_process_check_and_readiness_the_dependency_check() -> None:
+    api = by_kind_and_name("Deployment", "auth-service-api")
+    (container,) = pod_spec(api)["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+
+
+def test_dockerfile_healthcheck_requests_the_liveness_route(flask_app: Flask) -> None:
+    path = dockerfile_healthcheck_path()
+    assert path == "/health/live"
+    assert path in get_routes(flask_app)
+
+
+# --- container hardening ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=workload_id)
+def test_every_container_runs_as_non_root_with_a_read_only_root(workload: dict[str, Any]) -> None:
+    pod_context = pod_spec(workload).get("securityContext", {})
+    assert pod_context.get("seccompProfile", {}).get("type") == "RuntimeDefault"
+    for container in containers(workload):
+        context = container.get("securityContext", {})
+        where = f"{workload_id(workload)} container {container['name']}"
+        run_as_non_root = context.get("runAsNonRoot", pod_context.get("runAsNonRoot"))
+        run_as_user = context.get("runAsUser", pod_context.get("runAsUser"))
+        assert run_as_non_root is True, f"{where}: runAsNonRoot is not true"
+        assert run_as_user == APP_UID, f"{where}: runs as uid {run_as_user}, not {APP_UID}"
+        assert context.get("readOnlyRootFilesystem") is True, f"{where}: root filesystem writable"
+        assert context.get("allowPrivilegeEscalation") is False, f"{where}: may escalate"
+        assert context.get("privileged", False) is False, f"{where}: privileged"
+        assert "ALL" in context.get("capabilities", {}).get("drop", []), f"{where}: keeps caps"
+        assert not context.get("capabilities", {}).get("add"), f"{where}: adds capabilities"
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=workload_id)
+def test_every_pod_has_a_writable_tmp_on_an_empty_dir(workload: dict[str, Any]) -> None:
+    empty_dirs = {v["name"] for v in pod_spec(workload).get("volumes", []) if "emptyDir" in v}
+    for container in containers(workload):
+        mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+        assert mounts.get(TMP) in empty_dirs, f"{container['name']}: /tmp is not an emptyDir"
+
+
+def test_prometheus_multiproc_dir_is_its_own_empty_dir() -> None:
+    api = by_kind_and_name("Deployment", "auth-service-api")
+    (container,) = pod_spec(api)["containers"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    directory = env.get("PROMETHEUS_MULTIPROC_DIR")
+    assert directory, "the API does not set PROMETHEUS_MULTIPROC_DIR"
+    empty_dirs = {v["name"] for v in pod_spec(api)["volumes"] if "emptyDir" in v}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts.get(directory) in empty_dirs
+    assert mounts[directory] != mounts[TMP]
+
+
+def test_dockerfile_runs_as_the_same_fixed_uid() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
+    assert users, "the Dockerfile never switches away from root"
+    assert users[-1] == f"{APP_UID}:{APP_UID}"
+    assert f"--uid {APP_UID}" in text and f"--gid {APP_UID}" in text
+
+
+def test_graceful_shutdown_fits_in_the_termination_grace_period() -> None:
+    config = by_kind_and_name("ConfigMap", "auth-service-config")["data"]
+    api = pod_spec(by_kind_and_name("Deployment", "auth-service-api"))
+    (container,) = api["containers"]
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    graceful = int(config["GUNICORN_GRACEFUL_TIMEOUT"])
+    assert api["terminationGracePeriodSeconds"] > graceful + pre_stop
+
+
+# --- labels and wiring ------------------------------------------------------------------
+
+
+def test_every_object_is_labelled_as_the_auth_service() -> None:
+    for doc in MANIFESTS:
+        labels = doc["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/name") == "auth-service", doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=workload_id)
+def test_pod_labels_carry_the_component_and_match_the_selector(workload: dict[str, Any]) -> None:
+    component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
+    pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["app.kubernetes.io/name"] == "auth-service"
+    assert pod_labels["app.kubernetes.io/component"] == component
+    selector = workload["spec"].get("selector", {}).get("matchLabels", {})
+    assert selector.items() <= pod_labels.items()
+    for container in containers(workload):
+        # One logical image name, resolved to registry and tag by kustomization.yaml.
+        assert container["image"] == "auth-service"
+
+
+def test_service_hpa_and_pdb_point_at_the_api_pods() -> None:
+    api = by_kind_and_name("Deployment", "auth-service-api")
+    api_pod_labels = api["spec"]["template"]["metadata"]["labels"]
+    service = by_kind_and_name("Service", "auth-service-api")
+    assert service["spec"]["selector"].items() <= api_pod_labels.items()
+    pdb = by_kind_and_name("PodDisruptionBudget", "auth-service-api")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= api_pod_labels.items()
+    hpa = by_kind_and_name("HorizontalPodAutoscaler", "auth-service-api")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "auth-service-api",
+    }
+    assert "replicas" not in api["spec"], "the HPA owns the replica count"
+    (container,) = pod_spec(api)["containers"]
+    assert {p["name"] for p in container["ports"]} >= {service["spec"]["ports"][0]["targetPort"]}
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
+    manifests = {p.name for p in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == manifests
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+def test_secret_template_holds_only_placeholders() -> None:
+    secrets = [doc for doc in MANIFESTS if doc["kind"] == "Secret"]
+    assert secrets, "secret.yaml holds no Secret"
+    for secret in secrets:
+        # base64 "data" would hide what is in it; the template uses readable stringData.
+        assert "data" not in secret, f"{secret['metadata']['name']} uses base64 data"
+        for key, value in secret["stringData"].items():
+            where = f"{secret['metadata']['name']}.{key}"
+            assert PLACEHOLDER in value, f"{where} is not a {PLACEHOLDER} placeholder"
+            assert "BEGIN" not in value and "PRIVATE KEY" not in value, f"{where} holds a key"
+            # Nothing that looks like a generated secret (hex, base64, random alphanumerics:
+            # a long run of letters mixed with digits) once the placeholders are removed.
+            rest = re.sub(PLACEHOLDER + r"\w*", "", value)
+            for run in re.findall(r"[A-Za-z0-9+/]{16,}", rest):
+                assert not re.search(r"\d", run), f"{where} looks like a real secret: {value!r}"
+
+
+def test_no_secret_in_the_configmap() -> None:
+    config = by_kind_and_name("ConfigMap", "auth-service-config")["data"]
+    secret_names = {
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
+        "JWT_PRIVATE_KEY",
+        "TOTP_ENCRYPTION_KEYS",
+        "SENDGRID_API_KEY",
+        "SMTP_PASSWORD",
+        "GOOGLE_CLIENT_SECRET",
+        "GITHUB_CLIENT_SECRET",
+        "APPLE_PRIVATE_KEY",
+        "METRICS_TOKEN",
+    }
+    assert not secret_names & config.keys()
+
+
+# --- docker compose ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return document
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_compose_app_services_wait_for_healthy_dependencies(
+    compose: dict[str, Any], service: str
+) -> None:
+    depends_on = compose["services"][service]["depends_on"]
+    assert isinstance(depends_on, dict), "depends_on must use the long form with conditions"
+    for dependency in ("postgres", "redis", "rabbitmq"):
+        assert depends_on[dependency]["condition"] == "service_healthy"
+    assert depends_on["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_services_have_health_checks(compose: dict[str, Any]) -> None:
+    for name in ("postgres", "redis", "rabbitmq", "api", "worker"):
+        healthcheck = compose["services"][name].get("healthcheck", {})
+        assert healthcheck.get("test"), f"{name} has no healthcheck"
+        assert not healthcheck.get("disable"), f"{name} disables its healthcheck"
+
+
+def test_compose_healthchecks_wait_on_what_the_dependents_need(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, rule in (service.get("depends_on") or {}).items():
+            if rule["condition"] == "service_healthy":
+                assert services[dependency].get("healthcheck", {}).get("test"), (
+                    f"{name} waits for {dependency} to be healthy, but it has no healthcheck"
+                )
+
+
+def test_compose_migrate_runs_the_upgrade_once(compose: dict[str, Any]) -> None:
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"][-2:] == ["db", "upgrade"]
+    assert migrate.get("restart", "no") == "no"
