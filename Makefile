@@ -11,22 +11,30 @@ FLASK := $(BIN)/flask --app auth_microservice_app.app
 export POETRY_VIRTUALENVS_IN_PROJECT := true
 export POETRY_NO_INTERACTION := 1
 
-.PHONY: run test install lint typecheck pytest migrate lint-infra audit bench clean
+.PHONY: run test install test-tools lint typecheck pytest migrate lint-infra audit bench clean
 
 run: install migrate ## Serve on $HOST:$PORT (default 127.0.0.1:5000) with the embedded defaults
 	$(BIN)/python -m auth_microservice_app.app
 
-test: install lint typecheck pytest ## ruff, mypy and pytest against real PostgreSQL and Redis
+test: install test-tools lint typecheck pytest ## ruff, mypy and pytest against real services
 
 install: $(VENV)/.installed
 
 $(POETRY_HOME)/bin/poetry:
 	$(PYTHON) -m venv $(POETRY_HOME)
-	$(POETRY_HOME)/bin/pip install --quiet "poetry==$(POETRY_VERSION)"
+	$(POETRY_HOME)/bin/pip install --quiet "poetry==$(POETRY_VERSION)" "poetry-plugin-export==1.10.1"
 
 $(VENV)/.installed: pyproject.toml poetry.lock | $(POETRY)
 	$(POETRY) sync
 	touch $@
+
+OIDC_PROVIDER := tests/oidc_provider
+test-tools: $(OIDC_PROVIDER)/node_modules/.package-lock.json ## what the tests drive besides Python
+	bash scripts/install-test-tools.sh
+
+# A real OpenID provider (npm oidc-provider) that the OAuth tests run on loopback.
+$(OIDC_PROVIDER)/node_modules/.package-lock.json: $(OIDC_PROVIDER)/package-lock.json
+	npm ci --prefix $(OIDC_PROVIDER) --no-audit --no-fund
 
 migrate: install
 	$(FLASK) db upgrade heads

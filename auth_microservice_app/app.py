@@ -9,10 +9,11 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, health, wellknown
+from . import apidocs, cli, health, metrics, wellknown
+from .auth import outbox
 from .config import BaseConfig, load_config, sqlalchemy_url
 from .errors import register_error_handlers
-from .extensions import db, jwt, migrate
+from .extensions import celery_init_app, db, jwt, migrate
 from .logging_setup import configure_logging
 from .middleware import auth as auth_middleware
 from .middleware import cors as cors_middleware
@@ -31,7 +32,9 @@ def create_app(config: str | BaseConfig | None = None, **overrides: Any) -> Flas
         setattr(config, name, value)
     config.validate()
 
-    app = Flask(__name__, instance_relative_config=True)
+    # The package name, not __name__: under `python -m auth_microservice_app.app` __name__ is
+    # "__main__", which would move the instance folder (and the SQLite file) elsewhere.
+    app = Flask("auth_microservice_app", instance_relative_config=True)
     app.config.from_object(config)
     configure_database(app, config)
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
@@ -66,6 +69,9 @@ def register_extensions(app: Flask) -> None:
     jwt_utils.init_app(app)
     jwt.init_app(app)
     redis_client.init_app(app)
+    celery_init_app(app)
+    metrics.init_app(app)
+    from . import tasks  # noqa: F401 - the shared tasks register themselves on import
 
 
 def register_middleware(app: Flask) -> None:
@@ -78,15 +84,21 @@ def register_middleware(app: Flask) -> None:
     cors_middleware.init_app(app)
     security_headers.init_app(app)
     rate_limit.init_app(app)
+    outbox.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     from . import models  # noqa: F401 - every model registered before Alembic or a query needs it
     from .auth import bp as auth_bp
+    from .oauth import bp as oauth_bp
+    from .two_factor import bp as two_factor_bp
 
     app.register_blueprint(health.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(two_factor_bp)
+    app.register_blueprint(oauth_bp)
+    apidocs.init_app(app)  # after every blueprint: the docs are built from the url map
 
 
 if __name__ == "__main__":

@@ -56,5 +56,107 @@ def prune_keys(yes: bool) -> None:
                 retired.unlink()
 
 
+email_cli = AppGroup("email", help="The email outbox.")
+
+
+@email_cli.command("outbox")
+def outbox_status() -> None:
+    """Counts by status and the age of the oldest pending message (stuck mail shows here)."""
+    from .auth import outbox
+
+    stats = outbox.stats()
+    for status, count in sorted(stats["counts"].items()):
+        click.echo(f"{status:8} {count}")
+    click.echo(f"oldest pending: {stats['oldest_pending_seconds']} s")
+
+
+@email_cli.command("drain")
+def drain_outbox() -> None:
+    """Deliver pending messages now, from this process (e.g. after a broker outage)."""
+    from .auth import outbox
+
+    click.echo(f"delivered {outbox.drain()}")
+
+
+auth_cli = AppGroup("auth", help="Authentication settings.")
+
+
+@auth_cli.command("calibrate-hash")
+@click.option(
+    "--target-ms",
+    type=click.FloatRange(min=1),
+    default=50.0,
+    show_default=True,
+    help="Longest acceptable median argon2id verification, in milliseconds.",
+)
+@click.option(
+    "--budget-seconds",
+    type=click.FloatRange(min=1),
+    default=25.0,
+    show_default=True,
+    help="Stop measuring after this long (costlier settings are skipped).",
+)
+def calibrate_hash(target_ms: float, budget_seconds: float) -> None:
+    """Measure argon2id here and print the strongest parameters within --target-ms.
+
+    Run it on the hardware (and CPU limit) the service runs on; it prints the ARGON2_* lines to
+    set. Hashes made with older parameters are upgraded at the users' next login.
+    """
+    from . import hash_calibration
+
+    config = current_app.config
+    current = hash_calibration.Argon2Params(
+        time_cost=config["ARGON2_TIME_COST"],
+        memory_cost=config["ARGON2_MEMORY_COST"],
+        parallelism=config["ARGON2_PARALLELISM"],
+    )
+    result = hash_calibration.calibrate(target_ms, budget_seconds=budget_seconds)
+    click.echo(hash_calibration.report(result, current=current, concurrent_hashes=_concurrency()))
+    if result.chosen is None:
+        raise SystemExit(1)
+
+
+def _concurrency() -> int | None:
+    """Requests one pod serves at once (GUNICORN_WORKERS x GUNICORN_THREADS), when set."""
+    import os
+
+    try:
+        workers = int(os.environ.get("GUNICORN_WORKERS", ""))
+        threads = int(os.environ.get("GUNICORN_THREADS", "1") or 1)
+    except ValueError:
+        return None
+    return workers * threads
+
+
+@auth_cli.command("disable-user")
+@click.argument("email")
+def disable_user(email: str) -> None:
+    """Disable an account and revoke all its sessions and tokens at once."""
+    from .auth import services
+    from .errors import NotFound
+
+    try:
+        count = services.disable_user(email)
+    except NotFound as exc:
+        raise click.ClickException("no account has this email") from exc
+    click.echo(f"disabled; {count} session(s) revoked")
+
+
+@auth_cli.command("revoke-sessions")
+@click.argument("email")
+def revoke_sessions(email: str) -> None:
+    """Sign an account out everywhere (every session and its tokens)."""
+    from .auth import services
+    from .errors import NotFound
+
+    try:
+        count = services.revoke_user_sessions(email)
+    except NotFound as exc:
+        raise click.ClickException("no account has this email") from exc
+    click.echo(f"{count} session(s) revoked")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(keys_cli)
+    app.cli.add_command(auth_cli)
+    app.cli.add_command(email_cli)

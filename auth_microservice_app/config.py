@@ -160,7 +160,29 @@ class BaseConfig:
         self.HSTS_ENABLED = env.flag("HSTS_ENABLED", secure)
         self.HSTS_MAX_AGE = env.integer("HSTS_MAX_AGE", 31536000)
         self.TRUSTED_PROXIES = env.integer("TRUSTED_PROXIES", 0)
+        self.METRICS_TOKEN = env.secret("METRICS_TOKEN")
+        # Email
         self.EMAIL_BACKEND = env.text("EMAIL_BACKEND", "console")
+        self.EMAIL_FROM = env.text("EMAIL_FROM", "no-reply@localhost")
+        self.PRODUCT_NAME = env.text("PRODUCT_NAME", "Auth Service")
+        self.SUPPORT_EMAIL = env.text("SUPPORT_EMAIL", "support@localhost")
+        self.EMAIL_FILE_DIR = env.text("EMAIL_FILE_DIR", "instance/emails")
+        self.EMAIL_TIMEOUT = env.number("EMAIL_TIMEOUT", 10.0)
+        self.EMAIL_MAX_ATTEMPTS = env.integer("EMAIL_MAX_ATTEMPTS", 8)
+        self.SMTP_HOST = env.text("SMTP_HOST", "localhost")
+        self.SMTP_PORT = env.integer("SMTP_PORT", 587)
+        self.SMTP_SECURITY = env.text("SMTP_SECURITY", "starttls")  # starttls | ssl | none
+        self.SMTP_USERNAME = env.optional("SMTP_USERNAME")
+        self.SMTP_PASSWORD = env.secret("SMTP_PASSWORD")
+        self.SENDGRID_API_KEY = env.secret("SENDGRID_API_KEY")
+        self.SENDGRID_API_HOST = env.text("SENDGRID_API_HOST", "https://api.sendgrid.com")
+        self.EMAIL_VERIFICATION_TOKEN_TTL = env.integer("EMAIL_VERIFICATION_TOKEN_TTL", 48 * 3600)
+        self.PASSWORD_RESET_TOKEN_TTL = env.integer("PASSWORD_RESET_TOKEN_TTL", 3600)
+        self.MAGIC_LINK_TOKEN_TTL = env.integer("MAGIC_LINK_TOKEN_TTL", 15 * 60)
+        self.CELERY_BROKER_TIMEOUT = env.number("CELERY_BROKER_TIMEOUT", 1.0)
+        self.CELERY_DEFAULT_QUEUE = env.text("CELERY_DEFAULT_QUEUE", "auth")
+        #: pending outbox rows older than this are re-sent by the periodic drain
+        self.EMAIL_OUTBOX_DRAIN_AGE = env.integer("EMAIL_OUTBOX_DRAIN_AGE", 30)
         # Rate limits (Flask-Limiter strings) and the per-account brute-force throttle
         self.RATELIMIT_ENABLED = env.flag("RATELIMIT_ENABLED", not self.TESTING)
         self.RATELIMIT_DEFAULT = env.text("RATELIMIT_DEFAULT", "300/minute")
@@ -175,6 +197,48 @@ class BaseConfig:
         self.LOGIN_THROTTLE_MAX_SECONDS = env.integer("LOGIN_THROTTLE_MAX_SECONDS", 300)
         self.LOGIN_FAILURE_WINDOW = env.integer("LOGIN_FAILURE_WINDOW", 900)
         self.TOTP_ENCRYPTION_KEYS = env.secret("TOTP_ENCRYPTION_KEYS") or DEV_TOTP_KEY
+        # Two-factor and SMS
+        self.TOTP_ISSUER = env.text("TOTP_ISSUER", "Auth Service")
+        self.MFA_TOKEN_TTL = env.integer("MFA_TOKEN_TTL", 300)
+        self.SMS_BACKEND = env.text("SMS_BACKEND", "console")
+        self.SMS_TIMEOUT = env.number("SMS_TIMEOUT", 5.0)
+        self.TWILIO_ACCOUNT_SID = env.optional("TWILIO_ACCOUNT_SID")
+        self.TWILIO_AUTH_TOKEN = env.secret("TWILIO_AUTH_TOKEN")
+        self.TWILIO_FROM_NUMBER = env.optional("TWILIO_FROM_NUMBER")
+        self.TWILIO_API_URL = env.text("TWILIO_API_URL", "https://api.twilio.com")
+        # OAuth sign-in (a provider whose client id is not set is not configured)
+        self.OAUTH_REDIRECT_ALLOWLIST = env.items("OAUTH_REDIRECT_ALLOWLIST")
+        self.OAUTH_CALLBACK_BASE_URL = env.text(
+            "OAUTH_CALLBACK_BASE_URL", f"http://{self.HOST}:{self.PORT}"
+        )
+        self.OAUTH_STATE_TTL = env.integer("OAUTH_STATE_TTL", 600)
+        self.OAUTH_CODE_TTL = env.integer("OAUTH_CODE_TTL", 60)
+        self.OAUTH_HTTP_TIMEOUT = env.number("OAUTH_HTTP_TIMEOUT", 5.0)
+        self.OAUTH_METADATA_CACHE_TTL = env.integer("OAUTH_METADATA_CACHE_TTL", 3600)
+        self.OAUTH_CLOCK_SKEW = env.integer("OAUTH_CLOCK_SKEW", 60)
+        self.GOOGLE_CLIENT_ID = env.optional("GOOGLE_CLIENT_ID")
+        self.GOOGLE_CLIENT_SECRET = env.secret("GOOGLE_CLIENT_SECRET")
+        self.GOOGLE_DISCOVERY_URL = env.text(
+            "GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration"
+        )
+        self.GOOGLE_EXTRA_AUDIENCES = env.items("GOOGLE_EXTRA_AUDIENCES")
+        self.GITHUB_CLIENT_ID = env.optional("GITHUB_CLIENT_ID")
+        self.GITHUB_CLIENT_SECRET = env.secret("GITHUB_CLIENT_SECRET")
+        self.GITHUB_AUTHORIZE_URL = env.text(
+            "GITHUB_AUTHORIZE_URL", "https://github.com/login/oauth/authorize"
+        )
+        self.GITHUB_TOKEN_URL = env.text(
+            "GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token"
+        )
+        self.GITHUB_API_URL = env.text("GITHUB_API_URL", "https://api.github.com")
+        self.APPLE_CLIENT_ID = env.optional("APPLE_CLIENT_ID")
+        self.APPLE_TEAM_ID = env.optional("APPLE_TEAM_ID")
+        self.APPLE_KEY_ID = env.optional("APPLE_KEY_ID")
+        self.APPLE_PRIVATE_KEY = env.secret("APPLE_PRIVATE_KEY")
+        self.APPLE_DISCOVERY_URL = env.text(
+            "APPLE_DISCOVERY_URL", "https://appleid.apple.com/.well-known/openid-configuration"
+        )
+        self.APPLE_EXTRA_AUDIENCES = env.items("APPLE_EXTRA_AUDIENCES")
 
     def engine_options(self) -> dict[str, Any]:
         """SQLAlchemy engine options: pooling and connect timeout for PostgreSQL."""
@@ -206,12 +270,57 @@ class BaseConfig:
                 )
             if defaults.get(name) == value:
                 raise ConfigError(f"{name} is left at its development default in {self.ENV_NAME}")
+        self._validate_email()
+        self._validate_two_factor()
+        self._validate_oauth()
         if "*" in self.CORS_ORIGINS:
             raise ConfigError(
                 "CORS_ORIGINS must list origins: '*' cannot be combined with credentials"
             )
         if self.JWT_ALGORITHM not in {"RS256", "ES256", "EdDSA"}:
             raise ConfigError("JWT_ALGORITHM must be one of RS256, ES256, EdDSA")
+
+    def _validate_email(self) -> None:
+        backends = {"console", "file", "smtp", "sendgrid"}
+        if self.EMAIL_BACKEND not in backends:
+            raise ConfigError(f"EMAIL_BACKEND must be one of {', '.join(sorted(backends))}")
+        if self.REQUIRED_SETTINGS and self.EMAIL_BACKEND == "console":
+            # the console backend prints link tokens: never in a deployed environment
+            raise ConfigError(f"EMAIL_BACKEND=console is for development, not {self.ENV_NAME}")
+        if self.EMAIL_BACKEND == "sendgrid" and not self.SENDGRID_API_KEY:
+            raise ConfigError("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
+        if self.SMTP_SECURITY not in {"starttls", "ssl", "none"}:
+            raise ConfigError("SMTP_SECURITY must be starttls, ssl or none")
+
+    def _validate_two_factor(self) -> None:
+        if "TOTP_ENCRYPTION_KEYS" in self.REQUIRED_SETTINGS:
+            from .two_factor.crypto import KeyRingError, parse_key_ring
+
+            try:
+                parse_key_ring(self.TOTP_ENCRYPTION_KEYS)
+            except KeyRingError as exc:  # the message says what is wrong, never the key
+                raise ConfigError(
+                    f"TOTP_ENCRYPTION_KEYS {exc} (expected kid:base64key,...)"
+                ) from None
+        if self.SMS_BACKEND not in {"console", "twilio"}:
+            raise ConfigError("SMS_BACKEND must be console or twilio")
+
+    def _validate_oauth(self) -> None:
+        """Staging/production: a configured provider (client id set) must have its secret."""
+        if not self.REQUIRED_SETTINGS:
+            return
+        needed = {
+            "GOOGLE_CLIENT_ID": ("GOOGLE_CLIENT_SECRET",),
+            "GITHUB_CLIENT_ID": ("GITHUB_CLIENT_SECRET",),
+            "APPLE_CLIENT_ID": ("APPLE_TEAM_ID", "APPLE_KEY_ID", "APPLE_PRIVATE_KEY"),
+        }
+        configured = [client_id for client_id in needed if getattr(self, client_id)]
+        for client_id in configured:
+            for name in needed[client_id]:
+                if not getattr(self, name):
+                    raise ConfigError(f"{name} must be set in {self.ENV_NAME} when {client_id} is")
+        if configured and not self.OAUTH_CALLBACK_BASE_URL.startswith("https://"):
+            raise ConfigError(f"OAUTH_CALLBACK_BASE_URL must be an https URL in {self.ENV_NAME}")
 
 
 class DevelopmentConfig(BaseConfig):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, has_request_context, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .middleware.request_context import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,33 @@ class EmailTaken(Conflict):
     code, message = "email_taken", "An account with this email already exists."
 
 
+class OAuthLinkRefused(Conflict):
+    """An OAuth identity's email matches a local account, but one side is unverified."""
+
+    code, message = (
+        "account_exists_unverified",
+        "An account with this email already exists. Sign in to it, then link this provider.",
+    )
+
+
+class OAuthAlreadyLinked(Conflict):
+    code, message = "oauth_already_linked", "This provider account is linked to another user."
+
+
+class LastSignInMethod(Conflict):
+    code, message = (
+        "last_sign_in_method",
+        "This is your only way to sign in: set a password or link another provider first.",
+    )
+
+
+class OAuthEmailUnavailable(PermissionDenied):
+    code, message = (
+        "oauth_email_unverified",
+        "The provider did not share a verified email address.",
+    )
+
+
 class RateLimited(AppError):
     status_code, code, message = 429, "rate_limited", "Too many requests. Try again later."
 
@@ -148,7 +176,7 @@ def error_response(
     """The envelope every error leaves in."""
     body = {
         "error": {"code": code, "message": message, "details": details or {}},
-        "request_id": g.get("request_id"),
+        "request_id": current_request_id() if has_request_context() else None,
     }
     response = jsonify(body)
     response.status_code = status

@@ -25,6 +25,8 @@ SENSITIVE_TEXT = [
         r"\1[REDACTED]",
     ),
     (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[REDACTED_JWT]"),
+    # OAuth query parameters (callback URLs): the authorization code, state and PKCE verifier.
+    (re.compile(r"(?i)((?:^|[?&])(?:code|state|code_verifier)=)[^&\s]*"), r"\1[REDACTED]"),
 ]
 RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
 REDACTED = "[REDACTED]"

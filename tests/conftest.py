@@ -7,6 +7,7 @@ concurrency tests need those commits visible across connections.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,17 +16,40 @@ import pytest
 import redis as redis_lib
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from auth_microservice_app import create_app
+from auth_microservice_app.auth import throttle
 from auth_microservice_app.extensions import db
 from auth_microservice_app.utils.keys import generate_private_key, private_key_pem
 from auth_microservice_app.utils.redis_client import BLOCKLIST_WARM_KEY
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# Each run gets its own database next to TEST_DATABASE_URL (default .../test), so two runs on
+# one machine never drop each other's schema; subprocesses (gunicorn, celery) inherit it.
+_BASE_DATABASE_URL = make_url(
+    os.environ.get("TEST_DATABASE_URL_BASE")
+    or os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+)
+os.environ.setdefault("TEST_DATABASE_URL_BASE", _BASE_DATABASE_URL.render_as_string(False))
+RUN_DATABASE = f"{_BASE_DATABASE_URL.database}_run{os.getpid()}"
+TEST_DATABASE_URL = _BASE_DATABASE_URL.set(database=RUN_DATABASE).render_as_string(False)
+os.environ["TEST_DATABASE_URL"] = TEST_DATABASE_URL
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = ("revoked_tokens", "user_sessions", "users")
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_database() -> Iterator[None]:
+    admin = create_engine(
+        _BASE_DATABASE_URL.set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{RUN_DATABASE}"'))
+    yield
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +64,11 @@ def make_app(signing_key_pem: str, **overrides: Any) -> Flask:
         "JWT_PRIVATE_KEY": signing_key_pem,
         "JWT_ISSUER": "https://auth.test",
         "LOG_LEVEL": "INFO",
+        "EMAIL_BACKEND": "file",
+        "EMAIL_FILE_DIR": os.path.join(tempfile.gettempdir(), "auth-tests-unclaimed-mail"),
+        "FRONTEND_URL": "https://app.test",
+        # generous: a loaded CI machine must not trip the Redis circuit breaker by accident
+        "REDIS_SOCKET_TIMEOUT": 3.0,
     }
     settings.update(overrides)
     return create_app("testing", **settings)
@@ -49,10 +78,9 @@ def make_app(signing_key_pem: str, **overrides: Any) -> Flask:
 def app(signing_key_pem: str) -> Iterator[Flask]:
     application = make_app(signing_key_pem)
     with application.app_context():
-        with db.engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        flask_migrate.upgrade(revision="heads")  # the schema comes from the migrations, so they are tested too
+        flask_migrate.upgrade(
+            revision="heads"
+        )  # the schema comes from the migrations, so they are tested too
     yield application
     with application.app_context():
         db.engine.dispose()
@@ -68,12 +96,19 @@ def reset_state(application: Flask, redis_client: redis_lib.Redis) -> None:
     with application.app_context():
         db.session.remove()
         with db.engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+            tables: list[str] = list(
+                connection.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                ).scalars()
+            )
+            names = [f'"{name}"' for name in tables if name != "alembic_version"]
+            connection.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
     redis_client.flushdb()
     # An empty database and an empty Redis agree: the blocklist is warm.
     redis_client.set(BLOCKLIST_WARM_KEY, "test")
     application.extensions["redis"]._open_until = 0.0
     application.extensions["redis"].lost_writes = False
+    throttle._local = throttle._LocalStore()  # the per-process fallback outlives a test
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +162,47 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+class Mailbox:
+    """The `file` email backend's directory, read back as parsed messages."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def messages(self) -> list[Any]:
+        import email
+        from email import policy
+        from pathlib import Path
+
+        files = sorted(Path(self.directory).glob("*.eml"))
+        return [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.messages() if m["To"] == address]
+
+    @staticmethod
+    def text(message: Any) -> str:
+        return str(message.get_body(preferencelist=("plain",)).get_content())
+
+    @staticmethod
+    def html(message: Any) -> str:
+        return str(message.get_body(preferencelist=("html",)).get_content())
+
+    def link_token(self, message: Any, action: str) -> str:
+        import re
+
+        match = re.search(
+            rf"https://app\.test/{action}\?token=([A-Za-z0-9_-]+)", self.text(message)
+        )
+        assert match, f"no {action} link in: {self.text(message)}"
+        return match.group(1)
+
+
+@pytest.fixture
+def mailbox(app: Flask, tmp_path: Any) -> Iterator[Mailbox]:
+    directory = str(tmp_path / "mail")
+    previous = app.config["EMAIL_FILE_DIR"]
+    app.config["EMAIL_FILE_DIR"] = directory
+    yield Mailbox(directory)
+    app.config["EMAIL_FILE_DIR"] = previous

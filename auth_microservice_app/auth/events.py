@@ -1,12 +1,46 @@
-"""Security events: what a user or an auditor asks about, as one JSON log stream."""
+"""Security events: what a user or an auditor asks about.
+
+Each event is one JSON log line (logger ``auth_microservice_app.security``), one row in
+``security_events`` (written on its own connection, so it neither commits nor rolls back the
+caller's transaction) and, where it stands for one, a Prometheus counter.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from flask import g, has_app_context, has_request_context, request
+from sqlalchemy import insert
+
+from .. import metrics
+from ..extensions import db
+from ..models.security_event import SecurityEvent
+
 logger = logging.getLogger("auth_microservice_app.security")
+#: Never persisted even if a caller passes them by mistake (the log filter redacts them too).
+_SECRET_KEYS = ("password", "token", "secret", "code")
+
+
+def _uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _client() -> dict[str, str | None]:
+    if not has_request_context():
+        return {"ip": None, "user_agent": None, "request_id": None}
+    return {
+        "ip": request.remote_addr,
+        "user_agent": (request.user_agent.string or "")[:512] or None,
+        "request_id": g.get("request_id"),
+    }
 
 
 def record(
@@ -16,13 +50,44 @@ def record(
     session_id: uuid.UUID | str | None = None,
     **data: Any,
 ) -> None:
-    """Log one security event (never with secrets: the log filter redacts them regardless)."""
+    """Log, store and count one security event. Never raises: auditing must not break sign-in."""
+    clean = {k: v for k, v in data.items() if not any(s in k.lower() for s in _SECRET_KEYS)}
+    user, session = _uuid(user_id), _uuid(session_id)
     logger.info(
         event,
         extra={
             "event": event,
-            "user_id": str(user_id) if user_id else None,
-            "session_id": str(session_id) if session_id else None,
-            **data,
+            "user_id": str(user) if user else None,
+            "session_id": str(session) if session else None,
+            **clean,
         },
     )
+    if not has_app_context():
+        return
+    metrics.count_event(event, clean)
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(
+                insert(SecurityEvent).values(
+                    occurred_at=datetime.now(UTC),
+                    event=event,
+                    user_id=user,
+                    session_id=session,
+                    data=_jsonable(clean),
+                    **_client(),
+                )
+            )
+    except Exception:  # noqa: BLE001 - the log line above already holds the event
+        logger.warning("security event not stored", extra={"event_name": event})
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, str | int | float | bool | list | None) else str(v)
+        for k, v in data.items()
+    }
+
+
+def now_text() -> str:
+    """The time as people read it in a notice."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -21,6 +21,7 @@ from typing import cast
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from .. import metrics
 from ..extensions import db
 from ..models import RevokedToken, UserSession
 from ..models.base import utcnow
@@ -65,6 +66,7 @@ def is_revoked(jti: str, sid: str) -> bool:
 
 
 def _is_revoked_in_database(jti: str, sid: str) -> bool:
+    metrics.get().blocklist_fallback.inc()
     if db.session.get(RevokedToken, jti) is not None:
         return True
     try:

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response
+from flask import Response, request
 from flask_jwt_extended import get_jwt, jwt_required
 
 from ..errors import AuthorizationRequired, NotFound
 from ..utils.request_body import load
-from . import bp, services
+from . import bp, email_flows, services
 from .http import bearer_token, client_info, no_store, sign_in_body, tokens, user_body
 from .schemas import (
+    EmailOnlySchema,
+    EventsQuerySchema,
+    LinkTokenSchema,
     LoginSchema,
     LogoutSchema,
+    PasswordChangeSchema,
+    PasswordResetSchema,
     RefreshSchema,
     RegisterSchema,
     RevokeSchema,
+    SecurityEventSchema,
     SessionSchema,
     UpdateMeSchema,
 )
@@ -96,3 +102,69 @@ def delete_session(session_id: str) -> tuple[str, int]:
         raise NotFound("No such session.") from None
     services.delete_session(get_jwt()["sub"], sid)
     return "", 204
+
+
+ACCEPTED = {"message": "If the address belongs to an account, an email is on its way."}
+
+
+@bp.route("/verify-email", methods=["GET", "POST"])
+def verify_email() -> tuple[Response, int]:
+    # GET is the link in the email; POST is a client posting the token it read from that link.
+    if request.method == "GET":
+        data = LinkTokenSchema().load({"token": request.args.get("token", "")})
+    else:
+        data = load(LinkTokenSchema())
+    return user_body(email_flows.verify_email(data["token"]))
+
+
+@bp.post("/verify-email/resend")
+def verify_email_resend() -> tuple[Response, int]:
+    email_flows.request_verification(load(EmailOnlySchema())["email"])
+    return no_store(ACCEPTED, 202)
+
+
+@bp.post("/password/forgot")
+def password_forgot() -> tuple[Response, int]:
+    email_flows.request_password_reset(load(EmailOnlySchema())["email"])
+    return no_store(ACCEPTED, 202)
+
+
+@bp.post("/password/reset")
+def password_reset() -> tuple[Response, int]:
+    data = load(PasswordResetSchema())
+    email_flows.reset_password(data["token"], data["password"])
+    return no_store({"message": "Password updated. Every session was signed out."})
+
+
+@bp.post("/password/change")
+@jwt_required()
+def password_change() -> tuple[Response, int]:
+    data = load(PasswordChangeSchema())
+    claims = get_jwt()
+    pair = email_flows.change_password(
+        claims["sub"], claims["sid"], data["current_password"], data["new_password"], client_info()
+    )
+    return tokens(pair)
+
+
+@bp.post("/magic-link")
+def magic_link() -> tuple[Response, int]:
+    email_flows.request_magic_link(load(EmailOnlySchema())["email"])
+    return no_store(ACCEPTED, 202)
+
+
+@bp.post("/magic-link/verify")
+def magic_link_verify() -> tuple[Response, int]:
+    token = load(LinkTokenSchema())["token"]
+    return sign_in_body(email_flows.sign_in_with_magic_link(token, client_info()))
+
+
+@bp.get("/events")
+@jwt_required()
+def security_events() -> tuple[Response, int]:
+    query = EventsQuerySchema().load(request.args.to_dict())
+    rows, total = services.list_events(get_jwt()["sub"], **query)
+    events = SecurityEventSchema(many=True).dump(rows)
+    return no_store(
+        {"events": events, "page": query["page"], "per_page": query["per_page"], "total": total}
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields
+from marshmallow import RAISE, Schema, fields, validate
 
 from ..utils.fields import Email, SafeString, UTCTime
 
@@ -46,6 +46,24 @@ class UpdateMeSchema(StrictSchema):
     name = SafeString(required=True, max_length=200, allow_none=True)
 
 
+class EmailOnlySchema(StrictSchema):
+    email = Email(required=True)
+
+
+class LinkTokenSchema(StrictSchema):
+    token = SafeString(required=True, min_length=1, max_length=512)
+
+
+class PasswordResetSchema(StrictSchema):
+    token = SafeString(required=True, min_length=1, max_length=512)
+    password = SafeString(required=True, max_length=MAX_PASSWORD_INPUT)
+
+
+class PasswordChangeSchema(StrictSchema):
+    current_password = SafeString(required=True, max_length=MAX_PASSWORD_INPUT)
+    new_password = SafeString(required=True, max_length=MAX_PASSWORD_INPUT)
+
+
 class UserSchema(Schema):
     id = fields.UUID()
     email = fields.String()
@@ -68,6 +86,22 @@ class MfaChallengeSchema(Schema):
     mfa_required = fields.Boolean()
     mfa_token = fields.String()
     methods = fields.List(fields.String())
+
+
+class EventsQuerySchema(StrictSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class SecurityEventSchema(Schema):
+    id = fields.Integer()
+    event = fields.String()
+    occurred_at = UTCTime()
+    session_id = fields.UUID(allow_none=True)
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    data = fields.Dict()
 
 
 class SessionSchema(Schema):

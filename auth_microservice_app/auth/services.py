@@ -15,6 +15,7 @@ from jwt import ExpiredSignatureError, PyJWTError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import metrics
 from ..errors import (
     AccountDisabled,
     AppError,
@@ -28,7 +29,7 @@ from ..errors import (
     WeakPassword,
 )
 from ..extensions import db
-from ..models import User, UserSession
+from ..models import SecurityEvent, User, UserSession
 from ..utils import jwt_utils
 from ..utils.breach_check import is_breached
 from ..utils.jwt_utils import ACCESS, REFRESH, TokenClaims
@@ -39,7 +40,8 @@ from ..utils.security import (
     new_token_id,
     verify_password,
 )
-from . import events, revocation, throttle
+from . import events, outbox, revocation, throttle
+from .notifications import security_notice
 from .validators import PolicyViolation, check_password_policy, normalize_password
 
 logger = logging.getLogger(__name__)
@@ -126,7 +128,7 @@ def validate_new_password(password: str, email: str) -> str:
 
 
 def register_user(email: str, password: str, name: str | None) -> User:
-    """Create an account with an unverified email.
+    """Create an account with an unverified email and queue its verification link.
 
     :raises WeakPassword: the password fails the policy.
     :raises EmailTaken: the email exists already, in any letter case.
@@ -134,8 +136,15 @@ def register_user(email: str, password: str, name: str | None) -> User:
     normalized = validate_new_password(password, email)
     if find_user_by_email(email) is not None:
         raise EmailTaken()
-    user = User(email=email, name=name, password_hash=hash_password(normalized), roles=["user"])
+    user = User(
+        id=uuid.uuid4(),
+        email=email,
+        name=name,
+        password_hash=hash_password(normalized),
+        roles=["user"],
+    )
     db.session.add(user)
+    outbox.add(outbox.VERIFY_EMAIL, user_id=str(user.id))  # committed with the user
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent registration won the unique index
@@ -178,7 +187,8 @@ def authenticate(email: str, password: str) -> User:
         throttle.record_failure(email)
         events.record("login_failed", user_id=user.id, reason="invalid_credentials")
         raise AuthenticationFailed()
-    throttle.reset(email)
+    if not user.two_factor_enabled:  # with 2FA the count clears only after the second factor
+        throttle.reset(email)
     if not user.is_active:
         raise AccountDisabled()
     if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:
@@ -202,12 +212,20 @@ def sign_in(user: User, client: ClientInfo, *, amr: list[str]) -> SignInResult:
 
     Returns a session's token pair, or a second-factor challenge when the user has 2FA on.
     """
+    if user.two_factor_enabled:
+        from ..two_factor.services import start_challenge  # two_factor imports this module
+
+        return start_challenge(user, client, amr=amr)
     return start_session(user, client, amr=amr)
 
 
 def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPair:
-    """Open a session for a user who has just proved themselves, and commit it."""
+    """Open a session for a user who has just proved themselves, and commit it.
+
+    A sign-in from a device (user agent) the account has not used before queues a notice.
+    """
     issued = jwt_utils.now()
+    _notice_if_new_device(user, client)
     session = UserSession(
         user_id=user.id,
         created_at=issued,
@@ -226,6 +244,19 @@ def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPai
     db.session.commit()
     events.record("login_succeeded", user_id=user.id, session_id=session.id, amr=amr)
     return pair
+
+
+def _notice_if_new_device(user: User, client: ClientInfo) -> None:
+    agent = (client.user_agent or "")[:512] or None
+    previous = (
+        db.session.execute(
+            select(UserSession.user_agent).where(UserSession.user_id == user.id).limit(50)
+        )
+        .scalars()
+        .all()
+    )
+    if previous and agent not in previous:
+        security_notice(user.id, "new_sign_in", user_agent=agent, ip=client.ip)
 
 
 def _token_pair(user: User, session: UserSession, *, fresh: bool) -> TokenPair:
@@ -285,7 +316,11 @@ def refresh(refresh_token: str) -> TokenPair:
     :raises TokenInvalid, TokenExpired: a bad token.
     :raises TokenRevoked: the session is revoked, or this use was a reuse.
     """
-    claims = decode(refresh_token, expected_type=REFRESH)
+    try:
+        claims = decode(refresh_token, expected_type=REFRESH)
+    except AppError as error:
+        _count_refresh(error.code)
+        raise
     session_id = _session_uuid(claims)
     old_jti = str(claims["jti"])
     issued = jwt_utils.now()
@@ -319,16 +354,23 @@ def refresh(refresh_token: str) -> TokenPair:
             raise AccountDisabled()
         pair = _token_pair(session.user, session, fresh=False)
         db.session.commit()
+        _count_refresh("success")
         return pair
     return _refresh_lost(session, old_jti, issued)
+
+
+def _count_refresh(result: str) -> None:
+    metrics.get().token_refreshes.labels(result=result).inc()
 
 
 def _refresh_lost(session: UserSession, old_jti: str, now: datetime) -> TokenPair:
     if session.revoked_at is not None:
         db.session.rollback()
+        _count_refresh("revoked")
         raise TokenRevoked()
     if session.expires_at <= now:
         db.session.rollback()
+        _count_refresh("session_expired")
         raise TokenExpired("The session has expired.")
     grace = current_app.config["REFRESH_REUSE_GRACE_SECONDS"]
     if (
@@ -338,11 +380,13 @@ def _refresh_lost(session: UserSession, old_jti: str, now: datetime) -> TokenPai
     ):
         pair = _token_pair(session.user, session, fresh=False)
         db.session.rollback()
+        _count_refresh("grace_retry")
         return pair
     sids = revocation.record_session_revocation([session], "refresh_reuse")
     db.session.commit()
     revocation.publish(sids=sids)
     events.record("refresh_token_reused", user_id=session.user_id, session_id=session.id)
+    _count_refresh("reuse")
     raise TokenRevoked()
 
 
@@ -464,3 +508,49 @@ def delete_session(user_id: str, session_id: uuid.UUID) -> None:
     if session is None or str(session.user_id) != user_id or session.revoked_at is not None:
         raise NotFound("No such session.")
     _revoke_sessions(user_id, {session_id}, "deleted")
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+def list_events(user_id: str, *, page: int, per_page: int) -> tuple[list[SecurityEvent], int]:
+    """The user's own security events, newest first, and how many there are in all."""
+    owner = uuid.UUID(user_id)
+    total = db.session.execute(
+        select(func.count()).select_from(SecurityEvent).where(SecurityEvent.user_id == owner)
+    ).scalar_one()
+    rows = db.session.execute(
+        select(SecurityEvent)
+        .where(SecurityEvent.user_id == owner)
+        .order_by(SecurityEvent.occurred_at.desc(), SecurityEvent.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).scalars()
+    return list(rows), int(total)
+
+
+# --- administration --------------------------------------------------------------------------
+
+
+def disable_user(email: str) -> int:
+    """Disable an account and end every one of its sessions at once; returns how many.
+
+    :raises NotFound: no account has this email.
+    """
+    user = find_user_by_email(email)
+    if user is None:
+        raise NotFound("No such user.")
+    user.is_active = False
+    count = revoke_other_sessions(user.id, None, "account_disabled")  # commits both
+    events.record("account_disabled", user_id=user.id, sessions=count)
+    return count
+
+
+def revoke_user_sessions(email: str) -> int:
+    """End every session of an account (an operator's "sign out everywhere")."""
+    user = find_user_by_email(email)
+    if user is None:
+        raise NotFound("No such user.")
+    count = revoke_other_sessions(user.id, None, "admin")
+    events.record("logged_out_everywhere", user_id=user.id, sessions=count, by="admin")
+    return count

@@ -15,14 +15,26 @@ logger = logging.getLogger("auth_microservice_app.access")
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+def current_request_id() -> str:
+    """This request's id: the caller's sane ``X-Request-ID``, else a new one (set once).
+
+    Also callable before the before_request hooks ran (URL value preprocessors, routing), so
+    an error raised that early still carries the caller's id.
+    """
+    if "request_id" not in g:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request_id: str = g.request_id
+    return request_id
+
+
 def _start_request() -> None:
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    current_request_id()
     g.request_started = time.perf_counter()
 
 
 def _finish_request(response: Response) -> Response:
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers["X-Request-ID"] = current_request_id()
     started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
     logger.info(

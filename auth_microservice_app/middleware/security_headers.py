@@ -17,7 +17,7 @@ DOCS_CSP = (
 )
 DOCS_PREFIXES = ("/apidocs", "/flasgger_static")
 #: Probes and scrapers talk plain HTTP inside the cluster; never redirect them.
-PLAIN_HTTP_ENDPOINTS = ("health.live", "health.health")
+PLAIN_HTTP_ENDPOINTS = ("health.live", "health.health", "prometheus_metrics")
 
 
 def _docs_csp(response: Response) -> Response:

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import JSON, Boolean, Index, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import TimestampMixin, UTCDateTime, uuid_pk
+
+if TYPE_CHECKING:
+    from .two_factor import TwoFactorCredential
 
 
 class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
@@ -19,6 +23,9 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["user"], nullable=False)
+    # selectin: one primary-key lookup per loaded batch of users, and no outer join that a
+    # `SELECT ... FOR UPDATE` of users would trip over on PostgreSQL.
+    two_factor: Mapped[TwoFactorCredential | None] = relationship(lazy="selectin", viewonly=True)
 
     @property
     def email_verified(self) -> bool:
@@ -26,7 +33,7 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
 
     @property
     def two_factor_enabled(self) -> bool:
-        return False
+        return self.two_factor is not None and self.two_factor.is_enabled
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"

@@ -23,6 +23,8 @@ REVOKED_SID_PREFIX = "auth:revoked-sid:"
 #: Present only once the blocklist has been rebuilt from the database after Redis came up empty.
 BLOCKLIST_WARM_KEY = "auth:blocklist-warm"
 BLOCKLIST_REBUILD_LOCK = "auth:blocklist-rebuild-lock"
+#: OAuth single-use values (``state``, one-time ``code``), keyed by the SHA-256 of the secret.
+OAUTH_ONE_TIME_PREFIX = "auth:oauth:"
 
 
 class RedisUnavailable(Exception):

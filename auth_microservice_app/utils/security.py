@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from functools import lru_cache
 
 from argon2 import PasswordHasher, Type
@@ -25,15 +26,28 @@ def password_hasher() -> PasswordHasher:
     )
 
 
+def _observe(operation: str, started: float) -> None:
+    metrics = current_app.extensions.get("auth_metrics")
+    if metrics is not None:
+        metrics.password_hash.labels(operation=operation).observe(time.perf_counter() - started)
+
+
 def hash_password(password: str) -> str:
-    return password_hasher().hash(password)
+    started = time.perf_counter()
+    try:
+        return password_hasher().hash(password)
+    finally:
+        _observe("hash", started)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    started = time.perf_counter()
     try:
         return password_hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    finally:
+        _observe("verify", started)
 
 
 def needs_rehash(password_hash: str) -> bool:

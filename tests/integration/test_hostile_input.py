@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from auth_microservice_app.extensions import db
-from auth_microservice_app.models import RevokedToken, User, UserSession
+from auth_microservice_app.models import EmailToken, RevokedToken, User, UserSession
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +60,11 @@ def body_endpoints(app) -> list[tuple[str, str]]:
     return endpoints
 
 
-def row_counts(app) -> tuple[int, ...]:
+def row_counts(app) -> tuple[int | None, ...]:
     with app.app_context():
         counts = tuple(
             db.session.scalar(select(func.count()).select_from(m))
-            for m in (User, UserSession, RevokedToken)
+            for m in (User, UserSession, RevokedToken, EmailToken)
         )
         db.session.remove()
     return counts

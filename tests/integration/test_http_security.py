@@ -95,6 +95,7 @@ def production_client(app, signing_key_pem):
         JWT_PRIVATE_KEY=signing_key_pem,
         TOTP_ENCRYPTION_KEYS="k1:" + "a" * 44,
         RATELIMIT_ENABLED=False,
+        EMAIL_BACKEND="file",
     )
     return production.test_client()
 

@@ -19,6 +19,8 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://cache:6379/0",
     "JWT_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\\n...",
     "TOTP_ENCRYPTION_KEYS": "k1:" + "a" * 44,
+    "EMAIL_BACKEND": "sendgrid",
+    "SENDGRID_API_KEY": "SG.test-key",
 }
 
 

@@ -275,3 +275,29 @@ def test_revocation_written_during_an_outage_forces_a_rebuild_when_redis_returns
     assert_revoked(client, auth, tokens["access_token"])
     assert_revoked(client, auth, tokens["access_token"])
     assert not gateway.lost_writes
+
+
+def test_disabling_an_account_revokes_its_tokens_at_once(app, auth, client):
+    tokens = auth.signup_and_login()
+    result = app.test_cli_runner().invoke(args=["auth", "disable-user", "ALICE@example.com"])
+    assert result.exit_code == 0, result.output
+    assert "1 session(s) revoked" in result.output
+    assert_revoked(client, auth, tokens["access_token"])
+    assert client.post(REFRESH, headers=auth.bearer(tokens["refresh_token"])).status_code == 401
+    login = client.post(
+        "/api/v1/auth/login",
+        json={"email": "alice@example.com", "password": "correct horse battery staple"},
+    )
+    assert login.status_code == 403
+    assert login.json["error"]["code"] == "account_disabled"
+
+
+def test_an_operator_can_sign_an_account_out_everywhere(app, auth, client):
+    first = auth.signup_and_login()
+    second = auth.login()
+    result = app.test_cli_runner().invoke(args=["auth", "revoke-sessions", "alice@example.com"])
+    assert "2 session(s) revoked" in result.output
+    for tokens in (first, second):
+        assert_revoked(client, auth, tokens["access_token"])
+    unknown = app.test_cli_runner().invoke(args=["auth", "revoke-sessions", "ghost@example.com"])
+    assert unknown.exit_code != 0

@@ -1,0 +1,123 @@
+"""Flows that go through the user's mailbox: verification, password reset, magic links, and the
+password change that notifies it. Requests that name an address answer the same whether or not
+the address exists: they only queue an outbox row, and the worker decides what to send.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from ..errors import AccountDisabled, AuthenticationFailed, InvalidLinkToken
+from ..extensions import db
+from ..models import User
+from ..models.base import utcnow
+from ..utils.security import hash_password, verify_password
+from . import email_tokens, events, outbox, services, throttle
+from .notifications import security_notice
+from .validators import normalize_password
+
+
+def _queue(kind: str, **payload: str) -> None:
+    outbox.add(kind, **payload)
+    db.session.commit()
+
+
+def request_verification(email: str) -> None:
+    """Queue a new verification link for ``email`` (sent only to an unverified account)."""
+    _queue(outbox.VERIFY_EMAIL_REQUEST, email=email)
+
+
+def request_password_reset(email: str) -> None:
+    """Queue a reset link for ``email`` (sent only when an active account has it)."""
+    _queue(outbox.PASSWORD_RESET_REQUEST, email=email)
+
+
+def request_magic_link(email: str) -> None:
+    """Queue a sign-in link for ``email`` (sent only when an active account has it)."""
+    _queue(outbox.MAGIC_LINK_REQUEST, email=email)
+
+
+def _active_user(user_id: uuid.UUID) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise InvalidLinkToken()
+    if not user.is_active:
+        db.session.rollback()
+        raise AccountDisabled()
+    return user
+
+
+def verify_email(token: str) -> User:
+    """Mark the address of the token's user verified.
+
+    :raises InvalidLinkToken: unknown, used or expired token.
+    """
+    user = db.session.get(User, email_tokens.consume(token, email_tokens.VERIFY_EMAIL))
+    if user is None:
+        raise InvalidLinkToken()
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    db.session.commit()
+    events.record("email_verified", user_id=user.id)
+    return user
+
+
+def reset_password(token: str, password: str) -> None:
+    """Set a new password from a reset link; every session of the user is revoked.
+
+    The password is checked before the token is spent, so a weak choice can be retried.
+
+    :raises InvalidLinkToken: unknown, used or expired token.
+    :raises WeakPassword: the new password fails the policy.
+    """
+    user = _active_user(email_tokens.peek(token, email_tokens.RESET_PASSWORD))
+    normalized = services.validate_new_password(password, user.email)
+    email_tokens.consume(token, email_tokens.RESET_PASSWORD)
+    user.password_hash = hash_password(normalized)
+    # Whoever read the reset mail controls the address: it is verified now.
+    user.email_verified_at = user.email_verified_at or utcnow()
+    _notify_password_change(user, "reset")
+    services.revoke_other_sessions(user.id, None, "password_reset")  # commits
+    throttle.reset(user.email)
+    events.record("password_reset", user_id=user.id)
+
+
+def change_password(
+    user_id: str, session_id: str, current: str, new: str, client: services.ClientInfo
+) -> services.TokenPair:
+    """Replace the password after re-checking the current one; returns a fresh pair in a new
+    session and revokes every other session (the current one included).
+
+    :raises AuthenticationFailed: the current password is wrong (401 ``invalid_credentials``).
+    :raises WeakPassword: the new password fails the policy.
+    """
+    user = services.get_active_user(user_id)
+    throttle.check(user.email)
+    if user.password_hash is None or not verify_password(
+        user.password_hash, normalize_password(current)
+    ):
+        throttle.record_failure(user.email)
+        raise AuthenticationFailed("The current password is incorrect.")
+    normalized = services.validate_new_password(new, user.email)
+    user.password_hash = hash_password(normalized)
+    _notify_password_change(user, "change")
+    services.revoke_other_sessions(user.id, None, "password_changed")  # commits
+    events.record("password_changed", user_id=user.id, session_id=session_id)
+    return services.start_session(user, client, amr=["pwd"])
+
+
+def sign_in_with_magic_link(token: str, client: services.ClientInfo) -> services.SignInResult:
+    """Spend a magic link: the email is proven (and so verified); 2FA still applies.
+
+    :raises InvalidLinkToken: unknown, used or expired token.
+    :raises AccountDisabled: the account was disabled.
+    """
+    user = _active_user(email_tokens.consume(token, email_tokens.MAGIC_LINK))
+    user.email_verified_at = user.email_verified_at or utcnow()
+    db.session.commit()
+    return services.sign_in(user, client, amr=["email"])
+
+
+def _notify_password_change(user: User, how: str) -> None:
+    """Queue the notice in the caller's transaction (committed with the password)."""
+    security_notice(user.id, "password_changed", how=how)

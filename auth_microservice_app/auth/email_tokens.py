@@ -1,0 +1,101 @@
+"""Single-use, expiring, purpose-bound link tokens, stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..errors import InvalidLinkToken
+from ..extensions import db
+from ..models import EmailToken
+from ..models.base import utcnow
+from ..utils.security import sha256_hex
+
+VERIFY_EMAIL = "verify_email"
+RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose, not a secret
+MAGIC_LINK = "magic_link"
+TTL_SETTINGS = {
+    VERIFY_EMAIL: "EMAIL_VERIFICATION_TOKEN_TTL",
+    RESET_PASSWORD: "PASSWORD_RESET_TOKEN_TTL",
+    MAGIC_LINK: "MAGIC_LINK_TOKEN_TTL",
+}
+
+
+def ttl(purpose: str) -> int:
+    return int(current_app.config[TTL_SETTINGS[purpose]])
+
+
+def issue(user_id: uuid.UUID, purpose: str) -> str:
+    """A new token (256 random bits) for ``purpose``; older unused ones of that purpose die.
+
+    Adds to the session; the caller commits.
+    """
+    now = utcnow()
+    db.session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.user_id == user_id,
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        EmailToken(
+            user_id=user_id,
+            purpose=purpose,
+            token_hash=sha256_hex(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl(purpose)),
+        )
+    )
+    return token
+
+
+def peek(token: str, purpose: str) -> uuid.UUID:
+    """The user a still-valid token belongs to, without spending it.
+
+    :raises InvalidLinkToken: unknown, used, expired or of another purpose.
+    """
+    row: uuid.UUID | None = db.session.execute(
+        select(EmailToken.user_id).where(
+            EmailToken.token_hash == sha256_hex(token),
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+            EmailToken.expires_at > utcnow(),
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise InvalidLinkToken()
+    return row
+
+
+def consume(token: str, purpose: str) -> uuid.UUID:
+    """Spend the token and return its user, atomically: of parallel redemptions one wins.
+
+    One conditional UPDATE ... RETURNING, never read-then-write. Part of the caller's
+    transaction: if the caller rolls back, the token stays unspent.
+
+    :raises InvalidLinkToken: unknown, used, expired or of another purpose.
+    """
+    user_id = db.session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.token_hash == sha256_hex(token),
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+            EmailToken.expires_at > utcnow(),
+        )
+        .values(used_at=utcnow())
+        .returning(EmailToken.user_id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if user_id is None:
+        raise InvalidLinkToken()
+    return user_id

@@ -1,0 +1,239 @@
+"""The transactional email outbox: no message is lost when the broker is down.
+
+A service adds an outbox row in the same transaction as the change that asks for the mail, then
+(after commit) asks Celery to deliver it. If the broker is unreachable the row simply waits:
+the periodic ``auth.drain_outbox`` task (and every worker start) delivers what is pending.
+
+Rows name what to send (a kind and ids or an address), never a link token: the token is minted
+at delivery, so no raw token rests in the database, and requests for unknown addresses cost the
+web request exactly what requests for known ones cost (one row, one publish).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response, current_app
+from sqlalchemy import func, select
+
+from .. import metrics
+from ..extensions import db
+from ..models import EmailOutbox, User
+from ..models.base import utcnow
+from ..utils import email as mail
+from . import email_tokens, events
+
+logger = logging.getLogger(__name__)
+
+VERIFY_EMAIL = "verify_email"  # payload: user_id
+VERIFY_EMAIL_REQUEST = "verify_email_request"  # payload: email
+PASSWORD_RESET_REQUEST = "password_reset_request"  # noqa: S105 - payload: email
+MAGIC_LINK_REQUEST = "magic_link_request"  # payload: email
+SECURITY_NOTICE = "security_notice"  # payload: user_id, notice, context
+
+
+def add(kind: str, **payload: Any) -> EmailOutbox:
+    """Queue a message in the current transaction; the caller commits.
+
+    Committed rows are handed to a worker at the end of the request (:func:`init_app`).
+    """
+    row = EmailOutbox(id=uuid.uuid4(), kind=kind, payload=payload, status="pending", attempts=0)
+    db.session.add(row)
+    db.session.info.setdefault(_QUEUED, []).append(row.id)
+    metrics.get().emails.labels(status="queued").inc()
+    return row
+
+
+_QUEUED = "outbox_queued"
+
+
+def dispatch_committed() -> None:
+    """Publish a delivery task for each row this session added and committed.
+
+    A broker outage loses nothing: the row stays pending and the drain delivers it later.
+    Rows of a rolled-back transaction do not exist, and deliver() finds nothing to do.
+    """
+    queued = db.session.info.pop(_QUEUED, [])
+    if not queued:
+        return
+    task = current_app.extensions["celery"].tasks["auth.deliver_email"]
+    for outbox_id in queued:
+        try:
+            task.apply_async(args=[str(outbox_id)], retry=False)
+        except Exception as exc:  # noqa: BLE001 - kombu raises many types; the row is safe
+            logger.warning(
+                "broker unavailable; email kept in the outbox",
+                extra={"error_type": type(exc).__name__},
+            )
+
+
+def _dispatch_after_request(response: Response) -> Response:
+    dispatch_committed()
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_dispatch_after_request)
+
+
+def _link(action: str, token: str) -> str:
+    return f"{current_app.config['FRONTEND_URL'].rstrip('/')}/{action}?token={token}"
+
+
+def _user_by_email(email: str) -> User | None:
+    return db.session.execute(
+        select(User).where(func.lower(User.email) == email.lower())
+    ).scalar_one_or_none()
+
+
+#: purpose -> (email template, the frontend page the link opens)
+LINKS = {
+    email_tokens.VERIFY_EMAIL: ("verify_email", "verify-email"),
+    email_tokens.RESET_PASSWORD: ("reset_password", "reset-password"),
+    email_tokens.MAGIC_LINK: ("magic_link", "magic-link"),
+}
+
+
+def _link_message(user: User | None, purpose: str) -> mail.Message | None:
+    """A message carrying a freshly minted link token, or None when nothing should be sent."""
+    if user is None or not user.is_active:
+        return None
+    if purpose == email_tokens.VERIFY_EMAIL and user.email_verified:
+        return None
+    template, action = LINKS[purpose]
+    ttl = email_tokens.ttl(purpose)
+    token = email_tokens.issue(user.id, purpose)
+    return mail.render(
+        template,
+        user.email,
+        name=user.name,
+        link=_link(action, token),
+        valid_hours=ttl // 3600,
+        valid_minutes=ttl // 60,
+    )
+
+
+def _notice(payload: dict[str, Any]) -> mail.Message | None:
+    user = db.session.get(User, uuid.UUID(payload["user_id"]))
+    if user is None or payload["notice"] not in mail.TEMPLATES:
+        return None
+    return mail.render(payload["notice"], user.email, name=user.name, **payload.get("context", {}))
+
+
+def _user(payload: dict[str, Any]) -> User | None:
+    return db.session.get(User, uuid.UUID(payload["user_id"]))
+
+
+BUILDERS: dict[str, Callable[[dict[str, Any]], mail.Message | None]] = {
+    VERIFY_EMAIL: lambda p: _link_message(_user(p), email_tokens.VERIFY_EMAIL),
+    VERIFY_EMAIL_REQUEST: lambda p: _link_message(
+        _user_by_email(p["email"]), email_tokens.VERIFY_EMAIL
+    ),
+    PASSWORD_RESET_REQUEST: lambda p: _link_message(
+        _user_by_email(p["email"]), email_tokens.RESET_PASSWORD
+    ),
+    MAGIC_LINK_REQUEST: lambda p: _link_message(
+        _user_by_email(p["email"]), email_tokens.MAGIC_LINK
+    ),
+    SECURITY_NOTICE: _notice,
+}
+
+
+def deliver(outbox_id: uuid.UUID) -> str:
+    """Build and send one pending message; returns its new status.
+
+    The row is locked (``SKIP LOCKED``) for the whole delivery, so two workers never send it
+    twice; the link token is minted in the same transaction and committed only once sent.
+
+    :raises TransientEmailError: recorded on the row; the caller retries later.
+    """
+    row = db.session.execute(
+        select(EmailOutbox)
+        .where(EmailOutbox.id == outbox_id, EmailOutbox.status == "pending")
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+    if row is None:
+        db.session.rollback()
+        return "gone"
+    kind, attempts = row.kind, row.attempts
+    try:
+        message = BUILDERS[kind](row.payload)
+        if message is not None:
+            mail.send(message)
+    except mail.TransientEmailError as exc:
+        db.session.rollback()
+        _record_attempt(outbox_id, attempts + 1, str(exc), give_up=False)
+        raise
+    except mail.PermanentEmailError as exc:
+        db.session.rollback()
+        _record_attempt(outbox_id, attempts + 1, str(exc), give_up=True)
+        return "failed"
+    row.status = "sent" if message is not None else "skipped"
+    row.attempts = attempts + 1
+    row.processed_at = utcnow()
+    db.session.commit()
+    if message is not None:
+        events.record("email_sent", kind=kind)
+    else:
+        metrics.get().emails.labels(status="skipped").inc()
+    return row.status
+
+
+def _record_attempt(outbox_id: uuid.UUID, attempts: int, error: str, *, give_up: bool) -> None:
+    row = db.session.get(EmailOutbox, outbox_id)
+    if row is None:
+        return
+    row.attempts = attempts
+    row.last_error = error[:200]
+    if give_up or attempts >= current_app.config["EMAIL_MAX_ATTEMPTS"]:
+        row.status = "failed"
+        row.processed_at = utcnow()
+        logger.error("email delivery failed for good", extra={"kind": row.kind, "error": error})
+        events.record("email_failed", kind=row.kind, reason=error[:100])
+    db.session.commit()
+
+
+def drain(*, limit: int = 500) -> int:
+    """Deliver rows pending longer than ``EMAIL_OUTBOX_DRAIN_AGE`` (the broker may lose some)."""
+    horizon = utcnow() - timedelta(seconds=current_app.config["EMAIL_OUTBOX_DRAIN_AGE"])
+    ids = (
+        db.session.execute(
+            select(EmailOutbox.id)
+            .where(EmailOutbox.status == "pending", EmailOutbox.created_at <= horizon)
+            .order_by(EmailOutbox.created_at)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    db.session.rollback()
+    delivered = 0
+    for outbox_id in ids:
+        try:
+            delivered += deliver(outbox_id) in {"sent", "skipped"}
+        except mail.TransientEmailError:
+            continue
+    return delivered
+
+
+def stats() -> dict[str, Any]:
+    """Counts by status and the age of the oldest pending message: what an operator watches."""
+    counts = dict(
+        db.session.execute(
+            select(EmailOutbox.status, func.count()).group_by(EmailOutbox.status)
+        ).all()
+    )
+    oldest = db.session.execute(
+        select(func.min(EmailOutbox.created_at)).where(EmailOutbox.status == "pending")
+    ).scalar_one_or_none()
+    if oldest is None:
+        age = 0.0
+    elif oldest.tzinfo is None:  # SQLite drops the zone in aggregates
+        age = (utcnow().replace(tzinfo=None) - oldest).total_seconds()
+    else:
+        age = (utcnow() - oldest).total_seconds()
+    return {"counts": counts, "oldest_pending_seconds": round(age, 1)}

@@ -1,0 +1,191 @@
+"""Prometheus metrics: request metrics from prometheus-flask-exporter plus the auth events.
+
+Naming follows Prometheus conventions: an ``auth_`` prefix, ``_total`` counters, units in names,
+and only bounded label values (results, providers, kinds: never an email or a user id).
+
+Under gunicorn with several workers set ``PROMETHEUS_MULTIPROC_DIR`` (before start): every
+worker writes its samples there and ``/metrics`` sums them. ``METRICS_TOKEN`` closes ``/metrics``
+to anyone without ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Callable, Iterator
+from functools import wraps
+from typing import Any
+
+from flask import Flask, current_app, has_app_context, request
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_flask_exporter import PrometheusMetrics
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+from .errors import error_response
+
+HASH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+
+
+class AuthMetrics:
+    """The service's own counters; one instance per app (tests build several apps)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, doc, labels, registry=registry)
+
+        self.logins = counter("auth_logins_total", "Sign-in attempts by result.", ("result",))
+        self.registrations = counter("auth_registrations_total", "Accounts created.", ("via",))
+        self.token_refreshes = counter(
+            "auth_token_refreshes_total", "Refresh-token uses by result.", ("result",)
+        )
+        self.refresh_reuse = counter(
+            "auth_refresh_token_reuse_detections_total",
+            "Spent refresh tokens presented again (the session is revoked).",
+        )
+        self.revocations = counter("auth_revocations_total", "Revocations by kind.", ("kind",))
+        self.two_factor = counter(
+            "auth_two_factor_events_total", "Two-factor events by kind.", ("event",)
+        )
+        self.oauth_sign_ins = counter(
+            "auth_oauth_sign_ins_total",
+            "OAuth sign-ins by provider and result.",
+            ("provider", "result"),
+        )
+        self.emails = counter("auth_emails_total", "Emails by status.", ("status",))
+        self.rate_limited = counter(
+            "auth_rate_limited_total", "Requests refused by a rate limit.", ("endpoint",)
+        )
+        self.blocklist_fallback = counter(
+            "auth_blocklist_database_fallback_total",
+            "Revocation checks answered by the database because Redis was down or cold.",
+        )
+        self.password_hash = Histogram(
+            "auth_password_hash_duration_seconds",
+            "Time to hash or verify a password (argon2id).",
+            ("operation",),
+            buckets=HASH_BUCKETS,
+            registry=registry,
+        )
+
+
+class OutboxCollector:
+    """Email outbox gauges read from the database at scrape time.
+
+    Delivery happens in Celery workers, which export nothing; the outbox table is the truth
+    every API process can see, so the backlog is measured there.
+    """
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if not has_app_context():
+            return
+        from .auth import outbox
+
+        try:
+            stats = outbox.stats()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database did
+            return
+        messages = GaugeMetricFamily(
+            "auth_email_outbox_messages", "Outbox rows by status.", labels=["status"]
+        )
+        for status in ("pending", "sent", "skipped", "failed"):
+            messages.add_metric([status], float(stats["counts"].get(status, 0)))
+        yield messages
+        yield GaugeMetricFamily(
+            "auth_email_outbox_oldest_pending_seconds",
+            "Age of the oldest message still waiting for delivery.",
+            value=float(stats["oldest_pending_seconds"]),
+        )
+
+
+def get() -> AuthMetrics:
+    metrics: AuthMetrics = current_app.extensions["auth_metrics"]
+    return metrics
+
+
+#: security event -> (metric attribute, labels); what events.record counts by itself.
+EVENT_METRICS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, str]]]] = {
+    "login_succeeded": ("logins", lambda d: {"result": "success"}),
+    "login_failed": ("logins", lambda d: {"result": str(d.get("reason", "invalid_credentials"))}),
+    "login_throttled": ("logins", lambda d: {"result": "locked"}),
+    "mfa_challenge_issued": ("logins", lambda d: {"result": "mfa_required"}),
+    "user_registered": ("registrations", lambda d: {"via": str(d.get("via", "password"))}),
+    "refresh_token_reused": ("refresh_reuse", lambda d: {}),
+    "session_revoked": ("revocations", lambda d: {"kind": "session"}),
+    "token_revoked": ("revocations", lambda d: {"kind": "access_token"}),
+    "logged_out_everywhere": ("revocations", lambda d: {"kind": "all_sessions"}),
+    "email_sent": ("emails", lambda d: {"status": "sent"}),
+    "email_failed": ("emails", lambda d: {"status": "failed"}),
+    "rate_limited": ("rate_limited", lambda d: {"endpoint": str(d.get("endpoint"))}),
+    "oauth_sign_in": (
+        "oauth_sign_ins",
+        lambda d: {"provider": str(d.get("provider")), "result": str(d.get("result", "success"))},
+    ),
+    "oauth_failed": (
+        "oauth_sign_ins",
+        lambda d: {"provider": str(d.get("provider")), "result": str(d.get("reason", "failed"))},
+    ),
+}
+TWO_FACTOR_EVENTS = {
+    "two_factor_enabled",
+    "two_factor_disabled",
+    "mfa_succeeded",
+    "mfa_code_rejected",
+    "backup_codes_regenerated",
+    "backup_code_used",
+}
+
+
+def count_event(event: str, data: dict[str, Any]) -> None:
+    """Move the counter that a security event stands for (no-op outside an app)."""
+    metrics = current_app.extensions.get("auth_metrics")
+    if metrics is None:
+        return
+    if event in TWO_FACTOR_EVENTS:
+        metrics.two_factor.labels(event=event).inc()
+        return
+    mapping = EVENT_METRICS.get(event)
+    if mapping is not None:
+        attribute, labels = mapping
+        metric = getattr(metrics, attribute)
+        label_values = labels(data)
+        (metric.labels(**label_values) if label_values else metric).inc()
+
+
+def _protect(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        token = current_app.config.get("METRICS_TOKEN")
+        if token:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return error_response(401, "authorization_required", "A metrics token is required.")
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def init_app(app: Flask) -> None:
+    """Request metrics, the auth counters and ``/metrics`` (multiprocess under gunicorn)."""
+    registry = CollectorRegistry(auto_describe=True)
+    options: dict[str, Any] = {
+        "group_by": "endpoint",  # bounded: /sessions/<id> is one series, not one per id
+        "excluded_paths": ["^/metrics$", "^/health"],
+        "metrics_decorator": _protect,
+        "registry": registry,
+    }
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # No auto_describe here: it would see series other workers already wrote and make the
+        # exporter skip hooking this worker's request metrics (a silent DuplicateTimeseries).
+        options["registry"] = registry = CollectorRegistry()
+        exporter: PrometheusMetrics = GunicornInternalPrometheusMetrics(app, **options)
+        # Samples live in the multiprocess directory; registering them here would count twice.
+        app.extensions["auth_metrics"] = AuthMetrics(registry=None)
+    else:
+        exporter = PrometheusMetrics(app, **options)
+        app.extensions["auth_metrics"] = AuthMetrics(registry=registry)
+    registry.register(OutboxCollector())
+    app.extensions["prometheus_exporter"] = exporter

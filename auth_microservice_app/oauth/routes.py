@@ -1,0 +1,92 @@
+"""HTTP layer of `/api/v1/oauth`: parse, call a service, serialise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, redirect, request
+from flask_jwt_extended import get_jwt, jwt_required
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..auth.http import client_info, no_store, sign_in_body
+from ..utils.request_body import load
+from . import bp, services
+from .providers import REGISTRY
+from .schemas import (
+    AuthorizeQuerySchema,
+    ExchangeSchema,
+    LinkSchema,
+    NativeTokenSchema,
+    OAuthAccountSchema,
+    ProviderSchema,
+)
+
+# Only provider names match, so /providers, /accounts and /exchange never fall into <provider>.
+PROVIDER = f"<any({', '.join(REGISTRY)}):provider>"
+
+
+@bp.url_value_preprocessor
+def _known_provider(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # An unknown or unconfigured provider is 404 before any body or token is looked at.
+    if values and "provider" in values:
+        services.get_provider(values["provider"])
+
+
+def _redirect(url: str) -> BaseResponse:
+    response = redirect(url, 302)
+    # The Location carries secrets: state and nonce, or a one-time code.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/providers")
+def providers() -> Response:
+    return jsonify({"providers": ProviderSchema(many=True).dump(services.list_providers())})
+
+
+@bp.get(f"/{PROVIDER}/authorize")
+def authorize(provider: str) -> BaseResponse:
+    args = AuthorizeQuerySchema().load(request.args)
+    url = services.start_authorization(provider, args["redirect_uri"], client_state=args["state"])
+    return _redirect(url)
+
+
+@bp.route(f"/{PROVIDER}/callback", methods=["GET", "POST"])
+def callback(provider: str) -> BaseResponse:
+    # Apple answers with a form POST (response_mode=form_post); the others with a GET.
+    params = {**request.args.to_dict(), **request.form.to_dict()}
+    return _redirect(services.complete_authorization(provider, params))
+
+
+@bp.post("/exchange")
+def exchange() -> tuple[Response, int]:
+    data = load(ExchangeSchema())
+    return sign_in_body(services.exchange_one_time_code(data["code"], client_info()))
+
+
+@bp.post(f"/{PROVIDER}/token")
+def native_token(provider: str) -> tuple[Response, int]:
+    data = load(NativeTokenSchema())
+    return sign_in_body(services.sign_in_native(provider, client_info(), **data))
+
+
+@bp.get("/accounts")
+@jwt_required()
+def accounts() -> tuple[Response, int]:
+    rows = services.list_accounts(get_jwt()["sub"])
+    return no_store({"accounts": OAuthAccountSchema(many=True).dump(rows)})
+
+
+@bp.post(f"/{PROVIDER}/link")
+@jwt_required(fresh=True)  # a stolen, refreshed token must not attach the thief's identity
+def link(provider: str) -> tuple[Response, int]:
+    data = load(LinkSchema())
+    url = services.start_link(provider, get_jwt()["sub"], data["redirect_uri"], data["state"])
+    return no_store({"authorization_url": url})
+
+
+@bp.delete(f"/{PROVIDER}")
+@jwt_required(fresh=True)
+def unlink(provider: str) -> tuple[str, int]:
+    services.unlink(provider, get_jwt()["sub"])
+    return "", 204

@@ -1,0 +1,523 @@
+"""OAuth sign-in, sign-up and account linking (Google, GitHub, Apple).
+
+The browser flow: ``start_authorization`` keeps the flow's secrets (``state``, ``nonce``, PKCE
+verifier, the client's redirect URI) server-side and sends the browser to the provider;
+``complete_authorization`` takes the state back (once), swaps the code, verifies the identity,
+signs the user in or up, and sends the browser to the client with a one-time ``code`` that
+``exchange_one_time_code`` turns into a token pair (or an MFA challenge). Native apps skip the
+browser part with ``sign_in_native``.
+
+Linking rule (account takeover defence): an identity already linked signs its user in; a new
+identity whose email matches a local account is linked automatically only when the provider
+says the email is verified *and* the local account's email is verified; otherwise it is refused
+with ``account_exists_unverified``. Signed-in users link any identity through ``start_link``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import events
+from ..auth import services as auth_services
+from ..auth.services import ClientInfo, MfaChallenge, SignInResult
+from ..auth.validators import normalize_email
+from ..errors import (
+    AccountDisabled,
+    AppError,
+    BadRequest,
+    EmailNotVerified,
+    InvalidLinkToken,
+    LastSignInMethod,
+    NotFound,
+    OAuthAlreadyLinked,
+    OAuthEmailUnavailable,
+    OAuthLinkRefused,
+    ValidationFailed,
+)
+from ..extensions import db
+from ..models import User
+from ..models.base import utcnow
+from ..models.oauth import OAuthAccount
+from . import store
+from .providers import (
+    MetadataCache,
+    OAuthProvider,
+    ProviderContext,
+    ProviderIdentity,
+    configured_providers,
+    load_provider,
+)
+
+logger = logging.getLogger(__name__)
+
+AMR = ["oauth"]
+#: What a provider's ``error`` may look like to be passed on to the client (RFC 6749 4.1.2.1).
+PROVIDER_ERROR = re.compile(r"^[a-z0-9_]{1,64}$")
+#: The ``error`` sent to the client when the cause is unexpected (details go to the log only).
+FALLBACK_ERROR = "server_error"
+
+
+# --- providers -------------------------------------------------------------------------------
+
+
+def _context() -> ProviderContext:
+    app = current_app
+    cache: MetadataCache = app.extensions.setdefault("oauth_metadata", MetadataCache())
+    config = app.config
+    return ProviderContext(
+        config=config,
+        cache=cache,
+        timeout=float(config["OAUTH_HTTP_TIMEOUT"]),
+        clock_skew=int(config["OAUTH_CLOCK_SKEW"]),
+        metadata_ttl=float(config["OAUTH_METADATA_CACHE_TTL"]),
+    )
+
+
+def list_providers() -> list[OAuthProvider]:
+    """The configured providers (a provider without a client id is not configured)."""
+    return configured_providers(_context())
+
+
+def get_provider(name: str) -> OAuthProvider:
+    """The configured provider called ``name``.
+
+    :raises NotFound: unknown, or not configured.
+    """
+    provider = load_provider(name, _context())
+    if provider is None:
+        raise NotFound("Unknown sign-in provider.")
+    return provider
+
+
+def callback_url(provider: OAuthProvider) -> str:
+    """Our callback for ``provider``, as registered with it."""
+    base = str(current_app.config["OAUTH_CALLBACK_BASE_URL"]).rstrip("/")
+    return f"{base}/api/v1/oauth/{provider.name}/callback"
+
+
+def check_redirect_uri(redirect_uri: str | None) -> str:
+    """``redirect_uri`` if it is on ``OAUTH_REDIRECT_ALLOWLIST`` (exact match).
+
+    :raises BadRequest: missing or not allowed (an open redirect would leak one-time codes).
+    """
+    if not redirect_uri:
+        raise BadRequest(
+            "redirect_uri is required.",
+            details={"redirect_uri": ["Missing data for required field."]},
+        )
+    if redirect_uri not in current_app.config["OAUTH_REDIRECT_ALLOWLIST"]:
+        raise BadRequest(
+            "redirect_uri is not allowed.",
+            details={"redirect_uri": ["Not on the allow-list of redirect URIs."]},
+        )
+    return redirect_uri
+
+
+# --- the browser flow ------------------------------------------------------------------------
+
+
+def start_authorization(
+    provider_name: str,
+    redirect_uri: str | None,
+    *,
+    client_state: str | None = None,
+    link_user_id: str | None = None,
+) -> str:
+    """Begin a browser flow; returns the provider's authorization URL to redirect to.
+
+    Generates ``state``, ``nonce`` and a PKCE verifier and keeps them, with the client's
+    ``redirect_uri`` (and ``client_state``, echoed back), for ``OAUTH_STATE_TTL`` seconds.
+
+    :raises NotFound: the provider is not configured.
+    :raises BadRequest: ``redirect_uri`` is missing or not on the allow-list.
+    :raises UpstreamError: the provider's discovery document could not be fetched.
+    """
+    provider = get_provider(provider_name)
+    check_redirect_uri(redirect_uri)
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    code_verifier = secrets.token_urlsafe(64)  # 86 characters: RFC 7636 allows 43-128
+    url = provider.authorization_url(
+        state, code_verifier, redirect_uri=callback_url(provider), nonce=nonce
+    )
+    flow = {
+        "provider": provider.name,
+        "redirect_uri": redirect_uri,
+        "client_state": client_state,
+        "nonce": nonce,
+        "code_verifier": code_verifier,
+        "link_user_id": link_user_id,
+    }
+    store.put(store.STATE, state, flow, int(current_app.config["OAUTH_STATE_TTL"]))
+    return url
+
+
+def start_link(
+    provider_name: str, user_id: str, redirect_uri: str | None, client_state: str | None = None
+) -> str:
+    """Begin a browser flow that links the provider's account to the signed-in user.
+
+    :raises NotFound, BadRequest, UpstreamError: as :func:`start_authorization`.
+    :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
+    """
+    user = auth_services.get_active_user(user_id)
+    return start_authorization(
+        provider_name, redirect_uri, client_state=client_state, link_user_id=str(user.id)
+    )
+
+
+def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str:
+    """Finish a browser flow: returns the client URL to redirect the browser to.
+
+    With ``code=<one-time code>`` after a sign-in, ``linked=<provider>`` after a link, or
+    ``error=<code>`` when the provider or a rule said no (``access_denied``, ``invalid_token``,
+    ``account_exists_unverified``, ...). The client's ``state`` is echoed back when it sent one.
+
+    :raises NotFound: the provider is not configured.
+    :raises BadRequest: the ``state`` is missing, unknown, used or expired (so there is no
+        client redirect URI to answer to).
+    """
+    provider = get_provider(provider_name)
+    state = params.get("state")
+    flow = store.take(store.STATE, state) if state else None
+    if flow is None:
+        raise BadRequest("This sign-in attempt is unknown or has expired. Start again.")
+    try:
+        outcome = _finish_flow(provider, flow, params)
+    except AppError as error:
+        db.session.rollback()
+        events.record("oauth_failed", provider=provider.name, reason=error.code)
+        outcome = {"error": error.code}
+    except Exception:
+        # The browser goes back to the client whatever happened; the trace goes to the log.
+        db.session.rollback()
+        logger.exception("oauth callback failed", extra={"provider": provider.name})
+        outcome = {"error": FALLBACK_ERROR}
+    return client_redirect(flow["redirect_uri"], outcome, flow.get("client_state"))
+
+
+def _finish_flow(
+    provider: OAuthProvider, flow: Mapping[str, Any], params: Mapping[str, str]
+) -> dict[str, str]:
+    if flow.get("provider") != provider.name:
+        return {"error": "invalid_request"}
+    if params.get("error"):
+        error = params["error"]
+        events.record("oauth_failed", provider=provider.name, reason="provider_error")
+        return {"error": error if PROVIDER_ERROR.match(error) else FALLBACK_ERROR}
+    code = params.get("code")
+    if not code:
+        return {"error": "invalid_request"}
+    token = provider.exchange_code(code, flow["code_verifier"], redirect_uri=callback_url(provider))
+    identity = provider.fetch_identity(token, nonce=flow["nonce"], profile=params)
+    if flow.get("link_user_id"):
+        link_identity(flow["link_user_id"], identity)
+        return {"linked": provider.name}
+    user = resolve_user(identity)
+    one_time_code = secrets.token_urlsafe(32)
+    payload = {"user_id": str(user.id), "provider": provider.name}
+    store.put(store.CODE, one_time_code, payload, int(current_app.config["OAUTH_CODE_TTL"]))
+    return {"code": one_time_code}
+
+
+def client_redirect(redirect_uri: str, params: Mapping[str, str], client_state: Any) -> str:
+    """``redirect_uri`` with ``params`` (and the client's ``state``) added to its query."""
+    parts = urlsplit(redirect_uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query.extend(params.items())
+    if isinstance(client_state, str) and client_state:
+        query.append(("state", client_state))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def exchange_one_time_code(code: str, client: ClientInfo) -> SignInResult:
+    """Spend a one-time code from the callback: a token pair, or the user's MFA challenge.
+
+    :raises InvalidLinkToken: unknown, used or expired (after ``OAUTH_CODE_TTL`` seconds).
+    :raises AccountDisabled, EmailNotVerified: see :func:`sign_in_user`.
+    """
+    payload = store.take(store.CODE, code)
+    if payload is None:
+        raise InvalidLinkToken()
+    user = _user(payload.get("user_id"))
+    if user is None:
+        raise InvalidLinkToken()
+    return sign_in_user(user, str(payload.get("provider")), client)
+
+
+# --- native apps -----------------------------------------------------------------------------
+
+
+def sign_in_native(
+    provider_name: str,
+    client: ClientInfo,
+    *,
+    id_token: str | None = None,
+    nonce: str | None = None,
+    code: str | None = None,
+    code_verifier: str | None = None,
+    redirect_uri: str | None = None,
+    name: str | None = None,
+) -> SignInResult:
+    """Sign a native app's user in or up from an id_token, or from a code it got with PKCE.
+
+    ``nonce``, when given, must equal the id_token's. ``name`` is used only if the account is
+    created (Apple gives apps the name, never the id_token).
+
+    :raises NotFound: the provider is not configured.
+    :raises ValidationFailed: id_token sent to a provider without id_tokens (GitHub).
+    :raises TokenInvalid, TokenExpired: the id_token failed verification.
+    :raises InvalidLinkToken: the provider refused the code, verifier or redirect URI.
+    :raises OAuthLinkRefused, OAuthEmailUnavailable, AccountDisabled: see :func:`resolve_user`.
+    """
+    provider = get_provider(provider_name)
+    if id_token:
+        identity = provider.verify_id_token(id_token, nonce=nonce)
+    elif code and code_verifier and redirect_uri:
+        token = provider.exchange_code(code, code_verifier, redirect_uri=redirect_uri)
+        identity = provider.fetch_identity(token, nonce=nonce)
+    else:
+        raise ValidationFailed(
+            "Send id_token, or code with code_verifier and redirect_uri.",
+            details={"_schema": ["Send id_token, or code with code_verifier and redirect_uri."]},
+        )
+    if name and not identity.name:
+        identity = replace(identity, name=name)
+    return sign_in_user(resolve_user(identity), provider.name, client)
+
+
+def sign_in_user(user: User, provider_name: str, client: ClientInfo) -> SignInResult:
+    """Finish an OAuth sign-in through :func:`auth.services.sign_in` (``amr`` ``["oauth"]``).
+
+    :raises AccountDisabled: the account is disabled.
+    :raises EmailNotVerified: ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
+    """
+    if not user.is_active:
+        raise AccountDisabled()
+    if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:
+        raise EmailNotVerified()
+    result = auth_services.sign_in(user, client, amr=list(AMR))
+    events.record(
+        "oauth_sign_in",
+        user_id=user.id,
+        provider=provider_name,
+        mfa_required=isinstance(result, MfaChallenge),
+    )
+    return result
+
+
+# --- linking rules ---------------------------------------------------------------------------
+
+
+def resolve_user(identity: ProviderIdentity) -> User:
+    """The local user for a provider identity: found, linked by verified email, or created.
+
+    Commits. A concurrent sign-in of the same identity (unique indexes) is retried once.
+
+    :raises OAuthLinkRefused: a local account has the email, and it or the provider's email is
+        not verified (never merged silently).
+    :raises OAuthEmailUnavailable: a new identity without a usable email (GitHub with no
+        verified primary email).
+    :raises OAuthAlreadyLinked: the matching account already has another identity of this
+        provider.
+    :raises AccountDisabled: the user is disabled.
+    """
+    try:
+        return _resolve_user(identity)
+    except IntegrityError:
+        db.session.rollback()
+    return _resolve_user(identity)
+
+
+def _resolve_user(identity: ProviderIdentity) -> User:
+    account = _find_account(identity.provider, identity.subject)
+    if account is not None:
+        user = db.session.get(User, account.user_id)
+        if user is None:  # pragma: no cover - the foreign key cascades
+            raise InvalidLinkToken()
+        _ensure_active(user)
+        _touch(account, identity, signed_in=True)
+        if user.name is None and identity.name:
+            user.name = identity.name
+        db.session.commit()
+        return user
+    email = _usable_email(identity.email)
+    if email is None:
+        raise OAuthEmailUnavailable()
+    existing = auth_services.find_user_by_email(email)
+    if existing is not None:
+        return _link_by_email(existing, identity)
+    return _create_user(email, identity)
+
+
+def _link_by_email(user: User, identity: ProviderIdentity) -> User:
+    if not (identity.email_verified and user.email_verified):
+        events.record(
+            "oauth_link_refused",
+            user_id=user.id,
+            provider=identity.provider,
+            provider_email_verified=identity.email_verified,
+            local_email_verified=user.email_verified,
+        )
+        raise OAuthLinkRefused()
+    _ensure_active(user)
+    if _user_account(user.id, identity.provider) is not None:
+        raise OAuthAlreadyLinked("This account already has another account of this provider.")
+    account = _new_account(user, identity, signed_in=True)
+    if user.name is None and identity.name:
+        user.name = identity.name
+    db.session.commit()
+    events.record("oauth_linked", user_id=user.id, provider=account.provider, via="verified_email")
+    return user
+
+
+def _create_user(email: str, identity: ProviderIdentity) -> User:
+    now = utcnow()
+    user = User(
+        id=uuid.uuid4(),
+        email=email,
+        name=identity.name,
+        password_hash=None,
+        roles=["user"],
+        email_verified_at=now if identity.email_verified else None,
+    )
+    db.session.add(user)
+    db.session.flush()
+    _new_account(user, identity, signed_in=True)
+    db.session.commit()
+    events.record("user_registered", user_id=user.id, via=identity.provider)
+    events.record("oauth_linked", user_id=user.id, provider=identity.provider, via="sign_up")
+    return user
+
+
+def link_identity(user_id: str, identity: ProviderIdentity) -> OAuthAccount:
+    """Link ``identity`` to the signed-in user (the ``/link`` flow); idempotent. Commits.
+
+    :raises OAuthAlreadyLinked: the identity belongs to another user, or the user already has
+        another account of this provider.
+    :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
+    """
+    user = auth_services.get_active_user(user_id)
+    account = _find_account(identity.provider, identity.subject)
+    if account is not None and account.user_id != user.id:
+        raise OAuthAlreadyLinked()
+    if account is None:
+        if _user_account(user.id, identity.provider) is not None:
+            raise OAuthAlreadyLinked("Unlink your other account of this provider first.")
+        account = _new_account(user, identity, signed_in=False)
+        db.session.commit()
+        events.record("oauth_linked", user_id=user.id, provider=identity.provider, via="link")
+        return account
+    _touch(account, identity, signed_in=False)
+    db.session.commit()
+    return account
+
+
+def list_accounts(user_id: str) -> list[OAuthAccount]:
+    """The user's linked provider accounts, oldest first."""
+    user = auth_services.get_active_user(user_id)
+    return list(
+        db.session.execute(
+            select(OAuthAccount)
+            .where(OAuthAccount.user_id == user.id)
+            .order_by(OAuthAccount.created_at)
+        ).scalars()
+    )
+
+
+def unlink(provider_name: str, user_id: str) -> None:
+    """Remove the user's account of this provider. Commits.
+
+    :raises NotFound: the provider is not configured, or the user has no account of it.
+    :raises LastSignInMethod: the user has no password and no other linked provider.
+    """
+    provider = get_provider(provider_name)
+    user = auth_services.get_active_user(user_id)
+    # Lock the user row: two concurrent unlinks must not both see "another method remains".
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    account = _user_account(user.id, provider.name)
+    if account is None:
+        raise NotFound("No linked account of this provider.")
+    others = db.session.execute(
+        select(func.count())
+        .select_from(OAuthAccount)
+        .where(OAuthAccount.user_id == user.id, OAuthAccount.id != account.id)
+    ).scalar_one()
+    if user.password_hash is None and others == 0:
+        db.session.rollback()
+        raise LastSignInMethod()
+    db.session.delete(account)
+    db.session.commit()
+    events.record("oauth_unlinked", user_id=user.id, provider=provider.name)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _find_account(provider: str, subject: str) -> OAuthAccount | None:
+    return db.session.execute(
+        select(OAuthAccount).where(
+            OAuthAccount.provider == provider, OAuthAccount.subject == subject
+        )
+    ).scalar_one_or_none()
+
+
+def _user_account(user_id: uuid.UUID, provider: str) -> OAuthAccount | None:
+    return db.session.execute(
+        select(OAuthAccount).where(
+            OAuthAccount.user_id == user_id, OAuthAccount.provider == provider
+        )
+    ).scalar_one_or_none()
+
+
+def _new_account(user: User, identity: ProviderIdentity, *, signed_in: bool) -> OAuthAccount:
+    account = OAuthAccount(
+        user_id=user.id,
+        provider=identity.provider,
+        subject=identity.subject,
+        email=identity.email,
+        email_verified=identity.email_verified,
+        last_login_at=utcnow() if signed_in else None,
+    )
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+def _touch(account: OAuthAccount, identity: ProviderIdentity, *, signed_in: bool) -> None:
+    account.email = identity.email
+    account.email_verified = identity.email_verified
+    if signed_in:
+        account.last_login_at = utcnow()
+
+
+def _usable_email(email: str | None) -> str | None:
+    if not email:
+        return None
+    try:
+        return normalize_email(email)
+    except ValueError:
+        return None
+
+
+def _ensure_active(user: User) -> None:
+    if not user.is_active:
+        raise AccountDisabled()
+
+
+def _user(user_id: Any) -> User | None:
+    try:
+        return db.session.get(User, uuid.UUID(str(user_id)))
+    except ValueError:
+        return None

@@ -1,0 +1,37 @@
+"""Housekeeping: expired link tokens, revocations and outbox rows do not pile up forever."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from sqlalchemy import delete
+
+from ..extensions import db
+from ..models import EmailOutbox, EmailToken, OAuthState, RevokedToken
+from ..models.base import utcnow
+
+
+@shared_task(name="auth.purge_expired")
+def purge_expired() -> dict[str, int]:
+    """Delete rows nobody can use any more; returns how many of each went."""
+    now = utcnow()
+    removed = {
+        "email_tokens": db.session.execute(
+            delete(EmailToken).where(EmailToken.expires_at < now - timedelta(days=1))
+        ).rowcount,  # type: ignore[attr-defined]
+        "revoked_tokens": db.session.execute(
+            delete(RevokedToken).where(RevokedToken.expires_at < now)
+        ).rowcount,  # type: ignore[attr-defined]
+        "oauth_states": db.session.execute(
+            delete(OAuthState).where(OAuthState.expires_at < now)
+        ).rowcount,  # type: ignore[attr-defined]
+        "email_outbox": db.session.execute(
+            delete(EmailOutbox).where(
+                EmailOutbox.status.in_(["sent", "skipped"]),
+                EmailOutbox.processed_at < now - timedelta(days=7),
+            )
+        ).rowcount,  # type: ignore[attr-defined]
+    }
+    db.session.commit()
+    return removed

@@ -1,0 +1,459 @@
+"""Two-factor rules: enrolment, backup codes, turning it off, and the second sign-in step.
+
+Each public function is one unit of work: it commits once, or rolls back and raises.
+
+Every one-time thing is spent by one conditional ``UPDATE`` whose ``WHERE`` still holds only for
+the first spender: a TOTP step (``last_used_step < :step``), a backup code (``used_at IS NULL``)
+and an ``mfa_token`` challenge (``used_at IS NULL AND expires_at > now``). Of concurrent attempts
+exactly one sees ``rowcount == 1``; the others fail, and nothing is ever read and then written.
+
+Functions that change a credential first lock its row (``SELECT ... FOR UPDATE``), always before
+any challenge or backup-code row, so concurrent requests of one user queue instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import NoReturn
+
+from flask import current_app
+from flask.sansio.app import App
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..auth import events, throttle
+from ..auth.notifications import security_notice
+from ..auth.services import (
+    ClientInfo,
+    MfaChallenge,
+    TokenPair,
+    get_active_user,
+    revoke_other_sessions,
+    start_session,
+)
+from ..auth.validators import normalize_password
+from ..errors import AuthenticationFailed, Conflict, InvalidMfaCode, TokenInvalid
+from ..extensions import db
+from ..models import User
+from ..models.two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
+from ..utils import jwt_utils
+from ..utils.security import hash_password, new_token_id, verify_password
+from . import crypto, mfa_token, totp
+
+METHODS = ("totp", "backup_code")
+DEVELOPMENT_ENVS = {"development", "testing"}
+
+
+@dataclass(frozen=True)
+class TwoFactorStatus:
+    enabled: bool
+    backup_codes_remaining: int
+
+
+@dataclass(frozen=True)
+class TotpSetup:
+    secret: str
+    otpauth_uri: str
+    qr_code: str
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def init_app(app: App) -> None:
+    """Parse ``TOTP_ENCRYPTION_KEYS`` at start-up, so a bad value fails now, not at first use.
+
+    :raises crypto.KeyRingError: a malformed value outside development and testing (staging and
+        production refuse it earlier, in ``BaseConfig.validate``).
+    """
+    app.extensions["totp_keys"] = crypto.load_key_ring(
+        app.config["TOTP_ENCRYPTION_KEYS"],
+        allow_passphrase=app.config["APP_ENV"] in DEVELOPMENT_ENVS,
+    )
+
+
+def encryption_keys() -> crypto.EncryptionKeyRing:
+    ring: crypto.EncryptionKeyRing = current_app.extensions["totp_keys"]
+    return ring
+
+
+def _associated_data(user_id: uuid.UUID) -> str:
+    return f"totp-secret:{user_id}"
+
+
+def _secret(credential: TwoFactorCredential) -> str:
+    return encryption_keys().decrypt(
+        credential.secret_ciphertext, associated_data=_associated_data(credential.user_id)
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def status(user_id: str) -> TwoFactorStatus:
+    """Whether 2FA is on, and how many unused backup codes are left.
+
+    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    """
+    user = get_active_user(user_id)
+    if not user.two_factor_enabled:
+        return TwoFactorStatus(enabled=False, backup_codes_remaining=0)
+    remaining = db.session.scalar(
+        select(func.count())
+        .select_from(BackupCode)
+        .where(BackupCode.user_id == user.id, BackupCode.used_at.is_(None))
+    )
+    return TwoFactorStatus(enabled=True, backup_codes_remaining=int(remaining or 0))
+
+
+def _credential(user_id: uuid.UUID) -> TwoFactorCredential | None:
+    """The user's credential row, locked for this transaction and freshly read."""
+    return db.session.execute(
+        select(TwoFactorCredential)
+        .where(TwoFactorCredential.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _enabled_credential(user_id: uuid.UUID) -> TwoFactorCredential:
+    credential = _credential(user_id)
+    if credential is None or not credential.is_enabled:
+        db.session.rollback()
+        raise Conflict("Two-factor authentication is not enabled.")
+    return credential
+
+
+# --- spending codes --------------------------------------------------------------------------
+
+
+def _spend_totp(credential: TwoFactorCredential, code: str) -> bool:
+    step = totp.matching_step(_secret(credential), code, at=time.time())
+    if step is None:
+        return False
+    result = db.session.execute(
+        update(TwoFactorCredential)
+        .where(
+            TwoFactorCredential.user_id == credential.user_id,
+            TwoFactorCredential.enabled_at.is_not(None),
+            or_(
+                TwoFactorCredential.last_used_step.is_(None),
+                TwoFactorCredential.last_used_step < step,
+            ),
+        )
+        .values(last_used_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _spend_backup_code(user_id: uuid.UUID, code: str) -> bool:
+    normalized = totp.normalize_backup_code(code)
+    if normalized is None:
+        return False
+    unused = db.session.execute(
+        select(BackupCode.id, BackupCode.code_hash).where(
+            BackupCode.user_id == user_id, BackupCode.used_at.is_(None)
+        )
+    ).all()
+    # Salted hashes cannot be looked up; at most ten argon2 checks, only for code-shaped input.
+    match = next((row.id for row in unused if verify_password(row.code_hash, normalized)), None)
+    if match is None:
+        return False
+    result = db.session.execute(
+        update(BackupCode)
+        .where(BackupCode.id == match, BackupCode.used_at.is_(None))
+        .values(used_at=jwt_utils.now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _spend_code(credential: TwoFactorCredential, code: str) -> str | None:
+    """``"totp"`` or ``"backup_code"`` once the code is spent; None if it is not (or no longer)
+    valid. Six digits are a TOTP code, anything else is tried as a backup code."""
+    if totp.normalize_totp_code(code) is not None:
+        return "totp" if _spend_totp(credential, code) else None
+    return "backup_code" if _spend_backup_code(credential.user_id, code) else None
+
+
+def _refuse_code(user_id: uuid.UUID, email: str, action: str) -> NoReturn:
+    db.session.rollback()
+    throttle.record_failure(email)
+    events.record("mfa_code_rejected", user_id=user_id, action=action)
+    raise InvalidMfaCode()
+
+
+def _replace_backup_codes(user_id: uuid.UUID) -> list[str]:
+    """Void every backup code of the user and add a fresh set; returns it in clear, once."""
+    db.session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
+    codes = totp.new_backup_codes()
+    for code in codes:
+        normalized = totp.normalize_backup_code(code)
+        assert normalized is not None  # noqa: S101 - new_backup_codes only makes valid codes
+        db.session.add(BackupCode(user_id=user_id, code_hash=hash_password(normalized)))
+    return codes
+
+
+# --- enrolment -------------------------------------------------------------------------------
+
+
+def begin_setup(user_id: str, *, qr_format: str = "png") -> TotpSetup:
+    """Create a new TOTP secret for the user, pending until :func:`enable`.
+
+    Setting up again before enabling replaces the pending secret (the old one stops working).
+
+    :raises Conflict: 2FA is already enabled (disable it first), or a concurrent setup won.
+    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    """
+    user = get_active_user(user_id)
+    email, uid = user.email, user.id
+    secret = totp.new_secret()
+    ciphertext = encryption_keys().encrypt(secret, associated_data=_associated_data(uid))
+    credential = _credential(uid)
+    if credential is not None and credential.is_enabled:
+        db.session.rollback()
+        raise Conflict("Two-factor authentication is already enabled.")
+    if credential is None:
+        db.session.add(TwoFactorCredential(user_id=uid, secret_ciphertext=ciphertext))
+    else:
+        credential.secret_ciphertext = ciphertext
+        credential.last_used_step = None
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent first setup inserted the row first
+        db.session.rollback()
+        raise Conflict("Two-factor setup changed meanwhile; try again.") from None
+    events.record("two_factor_setup_started", user_id=uid)
+    uri = totp.provisioning_uri(secret, account=email, issuer=current_app.config["TOTP_ISSUER"])
+    return TotpSetup(secret=secret, otpauth_uri=uri, qr_code=totp.QR_RENDERERS[qr_format](uri))
+
+
+def enable(user_id: str, code: str) -> list[str]:
+    """Turn 2FA on with a current code of the pending secret; returns 10 backup codes (shown once).
+
+    The code's time step is recorded as used, so it cannot sign in afterwards. Not throttled:
+    whoever can call this already holds the secret it checks.
+
+    :raises Conflict: no pending setup, or 2FA is already enabled.
+    :raises InvalidMfaCode: the code does not match; 2FA stays off.
+    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    Side effects: queues the ``two_factor_enabled`` notice.
+    """
+    uid = get_active_user(user_id).id
+    credential = _credential(uid)
+    if credential is None:
+        db.session.rollback()
+        raise Conflict("No two-factor setup is pending: call POST /api/v1/2fa/setup first.")
+    if credential.is_enabled:
+        db.session.rollback()
+        raise Conflict("Two-factor authentication is already enabled.")
+    step = totp.matching_step(_secret(credential), code, at=time.time())
+    if step is None or not _activate(credential, step):
+        db.session.rollback()
+        events.record("two_factor_enable_failed", user_id=uid)
+        raise InvalidMfaCode()
+    codes = _replace_backup_codes(uid)
+    security_notice(uid, "two_factor_enabled")
+    db.session.commit()
+    events.record("two_factor_enabled", user_id=uid)
+    return codes
+
+
+def _activate(credential: TwoFactorCredential, step: int) -> bool:
+    result = db.session.execute(
+        update(TwoFactorCredential)
+        .where(
+            TwoFactorCredential.user_id == credential.user_id,
+            TwoFactorCredential.enabled_at.is_(None),
+            # the secret the code was checked against, not one a concurrent setup put there
+            TwoFactorCredential.secret_ciphertext == credential.secret_ciphertext,
+            or_(
+                TwoFactorCredential.last_used_step.is_(None),
+                TwoFactorCredential.last_used_step < step,
+            ),
+        )
+        .values(enabled_at=jwt_utils.now(), last_used_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def disable(user_id: str, session_id: str, password: str, code: str) -> None:
+    """Turn 2FA off after re-checking the password and a code (TOTP or backup code).
+
+    Deletes the secret, the backup codes and pending challenges, and revokes every other session
+    of the user (this one stays valid).
+
+    :raises Conflict: 2FA is not enabled.
+    :raises RateLimited: the account is in a brute-force wait (see :mod:`..auth.throttle`).
+    :raises AuthenticationFailed: wrong password, or the account has none (counts as a failure).
+    :raises InvalidMfaCode: wrong or already used code (counts as a failure).
+    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    Side effects: queues the ``two_factor_disabled`` notice.
+    """
+    user = get_active_user(user_id)
+    email, uid, password_hash = user.email, user.id, user.password_hash
+    throttle.check(email)
+    credential = _enabled_credential(uid)
+    if password_hash is None or not verify_password(password_hash, normalize_password(password)):
+        db.session.rollback()
+        throttle.record_failure(email)
+        events.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
+        raise AuthenticationFailed("The password is incorrect.")
+    if _spend_code(credential, code) is None:
+        _refuse_code(uid, email, "disable")
+    db.session.execute(delete(BackupCode).where(BackupCode.user_id == uid))
+    db.session.execute(delete(MfaChallengeRecord).where(MfaChallengeRecord.user_id == uid))
+    db.session.execute(delete(TwoFactorCredential).where(TwoFactorCredential.user_id == uid))
+    security_notice(uid, "two_factor_disabled")
+    revoked = revoke_other_sessions(uid, session_id, "two_factor_disabled")  # commits it all
+    throttle.reset(email)
+    events.record("two_factor_disabled", user_id=uid, sessions_revoked=revoked)
+
+
+def regenerate_backup_codes(user_id: str, code: str) -> list[str]:
+    """Replace the user's backup codes after a code (TOTP or backup code); the old ones are void.
+
+    :raises Conflict: 2FA is not enabled.
+    :raises RateLimited: the account is in a brute-force wait.
+    :raises InvalidMfaCode: wrong or already used code (counts as a failure).
+    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    """
+    user = get_active_user(user_id)
+    email, uid = user.email, user.id
+    throttle.check(email)
+    credential = _enabled_credential(uid)
+    if _spend_code(credential, code) is None:
+        _refuse_code(uid, email, "backup_codes")
+    codes = _replace_backup_codes(uid)
+    db.session.commit()
+    throttle.reset(email)
+    events.record("backup_codes_regenerated", user_id=uid)
+    return codes
+
+
+# --- the second sign-in step -----------------------------------------------------------------
+
+
+def start_challenge(user: User, client: ClientInfo, *, amr: list[str]) -> MfaChallenge:
+    """Record a second-factor challenge for a user who passed a first factor, and commit.
+
+    Returns the ``mfa_token`` (a JWT naming the challenge, ``MFA_TOKEN_TTL`` seconds) and the
+    accepted methods. The user's expired challenges are purged on the way.
+    """
+    issued = jwt_utils.now()
+    jti = new_token_id()
+    db.session.execute(
+        delete(MfaChallengeRecord).where(
+            MfaChallengeRecord.user_id == user.id, MfaChallengeRecord.expires_at <= issued
+        )
+    )
+    db.session.add(
+        MfaChallengeRecord(
+            jti=jti,
+            user_id=user.id,
+            amr=list(amr),
+            ip=client.ip,
+            user_agent=(client.user_agent or "")[:512] or None,
+            created_at=issued,
+            expires_at=mfa_token.expires_at(issued),
+        )
+    )
+    token = mfa_token.encode(subject=str(user.id), jti=jti, amr=list(amr), issued_at=issued)
+    db.session.commit()
+    events.record("mfa_challenge_issued", user_id=user.id, amr=list(amr))
+    return MfaChallenge(mfa_token=token, methods=list(METHODS))
+
+
+def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
+    """Finish a sign-in with the second factor: spend the challenge and the code, open a session.
+
+    Challenge, code and the new session are committed together. A wrong code spends nothing (the
+    ``mfa_token`` stays usable until it expires) but counts toward the account throttle. The
+    session's ``amr`` is the first factor's plus ``otp``.
+
+    :raises TokenInvalid: not an ``mfa_token`` of ours, already used, unknown, or 2FA was turned
+        off since.
+    :raises TokenExpired: the ``mfa_token`` expired.
+    :raises RateLimited: the account is in a brute-force wait.
+    :raises InvalidMfaCode: wrong or already used code.
+    :raises AccountDisabled: the account was disabled after the first factor.
+    """
+    claims = mfa_token.decode(token)
+    user = get_active_user(str(claims["sub"]))
+    email, uid = user.email, user.id
+    throttle.check(email)
+    credential = _credential(uid)
+    if credential is None or not credential.is_enabled:
+        db.session.rollback()
+        raise TokenInvalid()
+    first_factor = _spend_challenge(str(claims["jti"]), uid)
+    if first_factor is None:
+        db.session.rollback()
+        raise TokenInvalid()
+    method = _spend_code(credential, code)
+    if method is None:
+        _refuse_code(uid, email, "sign_in")
+    amr = [*first_factor, *(["otp"] if "otp" not in first_factor else [])]
+    pair = start_session(user, client, amr=amr)  # commits challenge, code and session together
+    throttle.reset(email)
+    events.record("mfa_succeeded", user_id=uid, method=method)
+    return pair
+
+
+def _spend_challenge(jti: str, user_id: uuid.UUID) -> list[str] | None:
+    """The challenge's first-factor ``amr`` once it is spent; None if unknown, used or expired."""
+    now = jwt_utils.now()
+    amr = db.session.execute(
+        update(MfaChallengeRecord)
+        .where(
+            MfaChallengeRecord.jti == jti,
+            MfaChallengeRecord.user_id == user_id,
+            MfaChallengeRecord.used_at.is_(None),
+            MfaChallengeRecord.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(MfaChallengeRecord.amr)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return [str(method) for method in amr] if amr is not None else None
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+def reencrypt_secrets() -> tuple[int, int]:
+    """Re-encrypt every TOTP secret not under the first ``TOTP_ENCRYPTION_KEYS`` key, and commit.
+
+    Returns (re-encrypted, total). Each row is rewritten only if unchanged since it was read, so
+    a concurrent setup is never overwritten with an older secret.
+
+    :raises crypto.DecryptionError: a secret is under a key that is no longer configured.
+    """
+    ring = encryption_keys()
+    rows = db.session.execute(
+        select(TwoFactorCredential.user_id, TwoFactorCredential.secret_ciphertext)
+    ).all()
+    changed = 0
+    for user_id, stored in rows:
+        if ring.key_id(stored) == ring.primary:
+            continue
+        associated = _associated_data(user_id)
+        fresh = ring.encrypt(
+            ring.decrypt(stored, associated_data=associated), associated_data=associated
+        )
+        result = db.session.execute(
+            update(TwoFactorCredential)
+            .where(
+                TwoFactorCredential.user_id == user_id,
+                TwoFactorCredential.secret_ciphertext == stored,
+            )
+            .values(secret_ciphertext=fresh)
+            .execution_options(synchronize_session=False)
+        )
+        changed += int(result.rowcount)  # type: ignore[attr-defined]
+    db.session.commit()
+    return changed, len(rows)

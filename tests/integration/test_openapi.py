@@ -1,0 +1,313 @@
+"""The OpenAPI document: valid OpenAPI 3, exactly API.md's endpoints, honest about errors and auth.
+
+API.md is read from ``../shared/docs/API.md`` (beside the clone, locally and in CI).
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS30Validator
+from openapi_spec_validator import validate
+
+from auth_microservice_app import apidocs
+from auth_microservice_app.auth.schemas import SessionSchema, TokenPairSchema, UserSchema
+from tests.conftest import make_app
+
+pytestmark = pytest.mark.integration
+
+API_MD = Path("../shared/docs/API.md")
+METHODS = {"get", "post", "put", "patch", "delete"}
+#: Operations the code has beyond API.md's endpoint tables, each with the reason.
+EXTRA_OPERATIONS = {
+    ("GET", "/api/v1/auth/events"): "the user's security-event log; API.md does not list it",
+    ("GET", "/api/v1/auth/verify-email"): "API.md names it only in the POST row's text "
+    "('GET /verify-email?token= works too'), not as a row of its own",
+}
+#: API.md path -> the path the code serves, where only a path parameter's name differs.
+RENAMED_PATH_PARAMETERS = {
+    "/api/v1/auth/sessions/{id}": "/api/v1/auth/sessions/{session_id}",
+}
+
+
+# --- API.md ------------------------------------------------------------------------------------
+
+
+def api_md() -> str:
+    if not API_MD.is_file():
+        pytest.fail(f"{API_MD.resolve()} is missing: run the tests from the repository root")
+    return API_MD.read_text("utf-8")
+
+
+def api_md_rows() -> list[tuple[str, str, str]]:
+    """(method, OpenAPI path, rest of the row) of every row of API.md's endpoint tables."""
+    text = api_md()
+    endpoints = text[text.index("## Endpoints") :]
+    endpoints = endpoints[: endpoints.index("\n## ", 1)]
+    rows = []
+    prefix = ""
+    for line in endpoints.splitlines():
+        heading = re.match(r"^### .*?(?:\(`([^`]+)`\))?$", line)
+        if heading:
+            prefix = heading.group(1) or ""
+            continue
+        row = re.match(r"^\|\s*([A-Z]+(?:/[A-Z]+)*)\s*\|\s*`([^`]+)`\s*\|(.*)$", line)
+        if row:
+            path = re.sub(r"<([^<>]+)>", r"{\1}", prefix + row.group(2).split("?")[0])
+            rows += [(method, path, row.group(3)) for method in row.group(1).split("/")]
+    return rows
+
+
+def api_md_operations() -> set[tuple[str, str]]:
+    return {(method, RENAMED_PATH_PARAMETERS.get(path, path)) for method, path, _ in api_md_rows()}
+
+
+def api_md_object_fields(sentence_start: str) -> list[str]:
+    """The field names of an object API.md spells out, e.g. ``A user object: {"id", ...}``."""
+    text = api_md()
+    start = text.index(sentence_start)
+    return re.findall(r'"([a-z_]+)"', text[start : text.index("}", start)])
+
+
+# --- the document ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spec(app) -> dict[str, Any]:
+    response = app.test_client().get("/apispec.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    return dict(response.json)
+
+
+def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, op)
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    ]
+
+
+def resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        section, kind, name = node["$ref"].removeprefix("#/").split("/")
+        node = spec[section][kind][name]
+    return node
+
+
+def test_the_document_is_valid_openapi_3(spec):
+    validate(spec)
+    assert spec["openapi"].startswith("3.0")
+    assert spec["info"]["title"] and spec["info"]["version"] and spec["info"]["description"]
+    assert spec["servers"] == [{"url": "/"}]
+
+
+def test_the_operations_are_api_md_s_plus_the_listed_extras(spec):
+    documented = {(method, path) for method, path, _ in operations(spec)}
+    expected = api_md_operations() | set(EXTRA_OPERATIONS)
+    assert documented - expected == set(), "documented but neither in API.md nor listed as extra"
+    assert expected - documented == set(), "in API.md (or listed as extra) but not documented"
+
+
+def test_listed_differences_from_api_md_are_still_differences():
+    rows = {(method, path) for method, path, _ in api_md_rows()}
+    assert not set(EXTRA_OPERATIONS) & rows, "API.md lists it now: drop it from EXTRA_OPERATIONS"
+    assert set(RENAMED_PATH_PARAMETERS) <= {path for _, path in rows}
+
+
+def test_every_route_of_the_app_is_documented(app):
+    assert apidocs.undocumented_endpoints(app) == [], "add these endpoints to apidocs.OPERATIONS"
+    assert apidocs.stale_entries(app) == [], "apidocs.OPERATIONS names routes that do not exist"
+
+
+def test_path_parameters_are_in_openapi_form(spec):
+    for path, item in spec["paths"].items():
+        assert "<" not in path and ">" not in path
+        names = set(re.findall(r"{([^}]+)}", path))
+        declared = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        assert names == declared, path
+
+
+# --- errors, auth, bodies ----------------------------------------------------------------------
+
+
+def error_codes_of(spec: dict[str, Any], response: dict[str, Any]) -> set[str]:
+    examples = resolve(spec, response)["content"]["application/json"]["examples"]
+    return {resolve(spec, example)["value"]["error"]["code"] for example in examples.values()}
+
+
+def test_every_error_response_is_the_envelope(spec):
+    envelope = spec["components"]["schemas"]["Error"]
+    assert set(envelope["required"]) == {"error", "request_id"}
+    error = resolve(spec, envelope["properties"]["error"])
+    assert set(error["required"]) == {"code", "message", "details"}
+    for method, path, op in operations(spec):
+        for status, response in op["responses"].items():
+            if int(status) < 400 or (path, status) == ("/health", "503"):
+                continue  # /health answers 503 with its report, not an error
+            media = resolve(spec, response)["content"]["application/json"]
+            assert media["schema"] == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+            assert error_codes_of(spec, response), (method, path, status)
+
+
+def test_every_operation_lists_the_errors_it_can_answer(spec):
+    for method, path, op in operations(spec):
+        statuses = set(op["responses"])
+        assert "500" in statuses, (method, path)
+        if path.startswith("/api/"):
+            assert "429" in statuses, (method, path)
+        if "application/json" in op.get("requestBody", {}).get("content", {}):
+            assert {"400", "413", "415", "422"} <= statuses, (method, path)
+        if any("bearerAuth" in requirement for requirement in op["security"]):
+            assert "authorization_required" in error_codes_of(spec, op["responses"]["401"])
+        if any(p["in"] == "query" for p in op.get("parameters", []) if "$ref" not in p):
+            assert "422" in statuses, (method, path)
+        if "{" in path:
+            assert "404" in statuses, (method, path)
+
+
+def test_success_responses_have_a_body_schema_and_an_example(spec):
+    for method, path, op in operations(spec):
+        successes = {s: r for s, r in op["responses"].items() if s[0] in "23"}
+        assert successes, (method, path)
+        for status, response in successes.items():
+            if status in ("204", "302", "304"):
+                assert "content" not in response
+                continue
+            for media_type, media in response["content"].items():
+                assert "schema" in media, (method, path, media_type)
+                if path not in ("/apispec.json", "/apidocs/"):
+                    assert "example" in media or "examples" in media, (method, path)
+
+
+def test_bodies_come_from_the_marshmallow_schemas(spec):
+    schemas = spec["components"]["schemas"]
+    for component, schema_cls in [
+        ("User", UserSchema),
+        ("TokenPair", TokenPairSchema),
+        ("Session", SessionSchema),
+    ]:
+        fields = [f.data_key or name for name, f in schema_cls._declared_fields.items()]
+        assert list(schemas[component]["properties"]) == fields
+    login = spec["paths"]["/api/v1/auth/login"]["post"]
+    assert login["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Login"
+    }
+
+
+def test_the_shapes_api_md_spells_out(spec):
+    schemas = spec["components"]["schemas"]
+    assert list(schemas["User"]["properties"]) == api_md_object_fields("A user object:")
+    assert list(schemas["TokenPair"]["properties"]) == api_md_object_fields(
+        "A token pair is returned as"
+    )
+    session_fields = re.search(r'"sessions": \[\{([^}]*)\}', api_md())
+    assert session_fields
+    assert list(schemas["Session"]["properties"]) == re.findall(
+        r'"([a-z_]+)"', session_fields.group(1)
+    )
+
+
+def security_of(op: dict[str, Any]) -> set[str]:
+    return {name for requirement in op["security"] for name in requirement}
+
+
+def test_operations_that_api_md_gives_an_access_token_declare_bearer_auth(spec):
+    for method, path, rest in api_md_rows():
+        op = spec["paths"][RENAMED_PATH_PARAMETERS.get(path, path)][method.lower()]
+        if "access token" in rest:
+            assert op["security"] == [{"bearerAuth": []}], (method, path)
+        else:
+            assert "bearerAuth" not in security_of(op), (method, path)
+
+
+@pytest.fixture
+def github_client(app, signing_key_pem):
+    # A configured provider, so /oauth/<provider>/... reaches its view instead of answering 404.
+    return make_app(
+        signing_key_pem, GITHUB_CLIENT_ID="docs-test", GITHUB_CLIENT_SECRET="docs-test"
+    ).test_client()
+
+
+def test_operations_that_refuse_a_request_without_credentials_declare_security(spec, github_client):
+    for method, path, op in operations(spec):
+        url = path.format(provider="github", session_id="00000000-0000-4000-8000-000000000000")
+        response = github_client.open(url, method=method)
+        refused = (
+            response.status_code == 401
+            and response.json["error"]["code"] == "authorization_required"
+        )
+        if path == "/metrics":
+            continue  # closed only when METRICS_TOKEN is set, by a token that is not a JWT
+        assert refused == bool(security_of(op)), (method, path, response.status_code)
+        if refused and path != "/api/v1/auth/refresh":
+            assert op["security"] == [{"bearerAuth": []}], (method, path)
+
+
+def test_the_authorize_button_has_a_bearer_scheme(spec):
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"],
+    }
+
+
+# --- examples ----------------------------------------------------------------------------------
+
+
+def example_values(spec: dict[str, Any], media: dict[str, Any]) -> list[Any]:
+    values = [media["example"]] if "example" in media else []
+    values += [resolve(spec, e)["value"] for e in media.get("examples", {}).values()]
+    return values
+
+
+def test_examples_match_their_schemas(spec):
+    checked = 0
+    for method, path, op in operations(spec):
+        media_objects = list(op.get("requestBody", {}).get("content", {}).values())
+        for response in op["responses"].values():
+            media_objects += list(resolve(spec, response).get("content", {}).values())
+        for media in media_objects:
+            # The components ride along so that "#/components/..." resolves inside the schema.
+            validator = OAS30Validator({**media["schema"], "components": spec["components"]})
+            for value in example_values(spec, media):
+                errors = [e.message for e in validator.iter_errors(value)]
+                assert not errors, (method, path, value, errors)
+                checked += 1
+    assert checked > 80
+
+
+# --- Swagger UI --------------------------------------------------------------------------------
+
+
+class AssetCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in ("script", "img") and values.get("src"):
+            self.assets.append(str(values["src"]))
+        if tag == "link" and values.get("href"):
+            self.assets.append(str(values["href"]))
+
+
+def test_swagger_ui_loads_only_assets_this_service_serves(client):
+    page = client.get("/apidocs/")
+    assert page.status_code == 200
+    assert "'unsafe-inline'" in page.headers["Content-Security-Policy"]
+    collector = AssetCollector()
+    collector.feed(page.get_data(as_text=True))
+    assert any(a.endswith("swagger-ui-bundle.js") for a in collector.assets)
+    for asset in collector.assets:
+        assert asset.startswith("/") and not asset.startswith("//"), asset
+        with client.get(asset) as response:  # a file response: close it
+            assert response.status_code == 200, asset
+    assert "/apispec.json" in page.get_data(as_text=True)
