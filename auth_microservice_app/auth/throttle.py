@@ -12,6 +12,11 @@ requests that the per-IP limits also count, and the user still signs in through 
 OAuth or a password reset, none of which this throttle blocks. A hard lockout would hand every
 attacker a denial-of-service switch for any account.
 
+Second-factor codes: a wrong code counts toward the account's count (so code guessing also slows
+password sign-in) and toward a code-only count; ``/2fa/verify`` waits on the code-only count
+alone. Wrong passwords from someone else therefore never block the owner's second step, and
+the magic-link and OAuth paths (which end at that step for 2FA users) stay open.
+
 State lives in Redis (shared by every worker); while Redis is down each process keeps its own.
 """
 

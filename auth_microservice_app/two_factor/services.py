@@ -179,9 +179,15 @@ def _spend_code(credential: TwoFactorCredential, code: str) -> str | None:
     return "backup_code" if _spend_backup_code(credential.user_id, code) else None
 
 
+def code_subject(email: str) -> str:
+    """The throttle count of second-factor failures alone (see :func:`verify`)."""
+    return f"mfa:{email}"
+
+
 def _refuse_code(user_id: uuid.UUID, email: str, action: str) -> NoReturn:
     db.session.rollback()
-    throttle.record_failure(email)
+    throttle.record_failure(email)  # the account's count, shared with wrong passwords
+    throttle.record_failure(code_subject(email))
     events.record("mfa_code_rejected", user_id=user_id, action=action)
     raise InvalidMfaCode()
 
@@ -372,7 +378,8 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     """Finish a sign-in with the second factor: spend the challenge and the code, open a session.
 
     Challenge, code and the new session are committed together. A wrong code spends nothing (the
-    ``mfa_token`` stays usable until it expires) but counts toward the account throttle. The
+    ``mfa_token`` stays usable until it expires) but counts toward the account throttle and
+    toward a code-only count, which alone can make this step wait. The
     session's ``amr`` is the first factor's plus ``otp``.
 
     :raises TokenInvalid: not an ``mfa_token`` of ours, already used, unknown, or 2FA was turned
@@ -385,7 +392,9 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     claims = mfa_token.decode(token)
     user = get_active_user(str(claims["sub"]))
     email, uid = user.email, user.id
-    throttle.check(email)
+    # Only code failures can stop this step: wrong passwords sent by someone else must not lock
+    # the owner out of every sign-in path (magic links and OAuth end here too).
+    throttle.check(code_subject(email))
     credential = _credential(uid)
     if credential is None or not credential.is_enabled:
         db.session.rollback()
@@ -400,6 +409,7 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     amr = [*first_factor, *(["otp"] if "otp" not in first_factor else [])]
     pair = start_session(user, client, amr=amr)  # commits challenge, code and session together
     throttle.reset(email)
+    throttle.reset(code_subject(email))
     events.record("mfa_succeeded", user_id=uid, method=method)
     return pair
 

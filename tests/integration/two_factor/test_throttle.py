@@ -1,4 +1,5 @@
-"""Wrong codes count toward the per-account throttle (shared with passwords) and RATELIMIT_2FA."""
+"""Wrong codes count toward the per-account throttle and RATELIMIT_2FA; passwords cannot block
+the second step."""
 
 from __future__ import annotations
 
@@ -53,18 +54,23 @@ def test_a_success_clears_the_count(strict):
     assert strict.verify(strict.challenge(), strict.next_code(enrolled.secret)).status_code == 200
 
 
-def test_password_and_code_failures_share_one_count(strict):
+def test_code_failures_count_toward_the_account_throttle(strict):
     strict.enroll()
-    for _ in range(2):
-        response = strict.client.post(
-            LOGIN, json={"email": "alice@example.com", "password": "wrong password!"}
-        )
-        assert_error(response, 401, "invalid_credentials")
-    token = strict.challenge()  # a right password does not clear the count while 2FA is on
-    assert_error(strict.verify(token, WRONG), 401, "invalid_mfa_code")
-    assert_throttled(strict.verify(token, WRONG))
+    token = strict.challenge()
+    for _ in range(3):
+        assert_error(strict.verify(token, WRONG), 401, "invalid_mfa_code")
+    login = strict.client.post(LOGIN, json={"email": "alice@example.com", "password": PASSWORD})
+    assert_throttled(login)  # guessing codes also slows the password step
+
+
+def test_wrong_passwords_cannot_lock_the_owner_out_of_the_second_step(strict):
+    enrolled = strict.enroll()
+    token = strict.challenge()  # the owner passed the first factor (or used a magic link)
+    for _ in range(4):  # someone else hammers the password
+        strict.client.post(LOGIN, json={"email": "alice@example.com", "password": "wrong pass!"})
     login = strict.client.post(LOGIN, json={"email": "alice@example.com", "password": PASSWORD})
     assert_throttled(login)
+    assert strict.verify(token, strict.next_code(enrolled.secret)).status_code == 200
 
 
 def test_a_new_mfa_token_does_not_reset_the_count(strict):
