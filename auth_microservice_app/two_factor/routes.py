@@ -26,14 +26,14 @@ def status() -> tuple[Response, int]:
 
 
 @bp.post("/setup")
-@jwt_required()
+@jwt_required(fresh=True)  # a stolen, refreshed token must not enrol the thief's authenticator
 def setup() -> tuple[Response, int]:
     qr_format = SetupQuerySchema().load(request.args)["format"]
     return no_store(SetupSchema().dump(services.begin_setup(get_jwt()["sub"], qr_format=qr_format)))
 
 
 @bp.post("/enable")
-@jwt_required()
+@jwt_required(fresh=True)
 def enable() -> tuple[Response, int]:
     codes = services.enable(get_jwt()["sub"], load(CodeSchema())["code"])
     return no_store(BackupCodesSchema().dump({"backup_codes": codes}))
