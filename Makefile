@@ -55,5 +55,9 @@ lint-infra: install ## Dockerfile, Kubernetes, Terraform and shell scripts, chec
 audit: install ## Dependency and image vulnerability scans (say plainly when they cannot run offline)
 	bash scripts/audit.sh
 
+BENCH_ARGS ?= --users 10000
+bench: install ## the load benchmark beside its ceilings (bench/README.md); writes bench/results/
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -80,8 +80,11 @@ keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 
 # Recycle each worker after this many requests to cap the effect of slow leaks; the
 # jitter staggers the restarts so the workers never all recycle at the same moment.
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Measured (bench/results): a worker start costs seconds of CPU (imports, the app factory),
+# so recycling every 1,000 requests cost about 2 ms per request and p95 stalls of seconds.
+# At 50,000 the start-up is amortised to well under 0.1 ms; the soak shows no leak to cap.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 50000)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 5000)
 
 # Load the app in each worker, not in the master: database pools, Redis clients and the
 # prometheus multiprocess files must not be created before fork and shared by workers.

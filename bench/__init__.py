@@ -1,0 +1,1 @@
+"""Load benchmark of the auth service (`make bench`): see bench/README.md."""
