@@ -48,9 +48,15 @@ def record(
     *,
     user_id: uuid.UUID | str | None = None,
     session_id: uuid.UUID | str | None = None,
+    in_transaction: bool = False,
     **data: Any,
 ) -> None:
-    """Log, store and count one security event. Never raises: auditing must not break sign-in."""
+    """Log, store and count one security event. Never raises: auditing must not break sign-in.
+
+    ``in_transaction``: store the row in the caller's transaction (before its commit), so that
+    the event and the change it records commit together, in one round trip and one WAL flush,
+    instead of on a connection and a commit of their own.
+    """
     clean = {k: v for k, v in data.items() if not any(s in k.lower() for s in _SECRET_KEYS)}
     user, session = _uuid(user_id), _uuid(session_id)
     logger.info(
@@ -65,18 +71,20 @@ def record(
     if not has_app_context():
         return
     metrics.count_event(event, clean)
+    row = insert(SecurityEvent).values(
+        occurred_at=datetime.now(UTC),
+        event=event,
+        user_id=user,
+        session_id=session,
+        data=_jsonable(clean),
+        **_client(),
+    )
+    if in_transaction:
+        db.session.execute(row)
+        return
     try:
         with db.engine.begin() as connection:
-            connection.execute(
-                insert(SecurityEvent).values(
-                    occurred_at=datetime.now(UTC),
-                    event=event,
-                    user_id=user,
-                    session_id=session,
-                    data=_jsonable(clean),
-                    **_client(),
-                )
-            )
+            connection.execute(row)
     except Exception:  # noqa: BLE001 - the log line above already holds the event
         logger.warning("security event not stored", extra={"event_name": event})
 

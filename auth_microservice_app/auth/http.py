@@ -9,6 +9,10 @@ from flask import Response, jsonify, request
 from . import services
 from .schemas import MfaChallengeSchema, TokenPairSchema, UserSchema
 
+# Schemas are stateless once built, and building one costs more than dumping with it.
+_USER_SCHEMA = UserSchema()
+_TOKEN_PAIR_SCHEMA = TokenPairSchema()
+
 
 def client_info() -> services.ClientInfo:
     return services.ClientInfo(ip=request.remote_addr, user_agent=request.user_agent.string or None)
@@ -22,7 +26,7 @@ def no_store(body: Any, status: int = 200) -> tuple[Response, int]:
 
 
 def tokens(pair: services.TokenPair) -> tuple[Response, int]:
-    return no_store(TokenPairSchema().dump(pair))
+    return no_store(_TOKEN_PAIR_SCHEMA.dump(pair))
 
 
 def sign_in_body(result: services.SignInResult) -> tuple[Response, int]:
@@ -33,7 +37,7 @@ def sign_in_body(result: services.SignInResult) -> tuple[Response, int]:
 
 
 def user_body(user: Any, status: int = 200) -> tuple[Response, int]:
-    return no_store({"user": UserSchema().dump(user)}, status)
+    return no_store({"user": _USER_SCHEMA.dump(user)}, status)
 
 
 def bearer_token() -> str | None:

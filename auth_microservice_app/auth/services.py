@@ -14,6 +14,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from .. import metrics
 from ..errors import (
@@ -89,7 +90,8 @@ def get_active_user(user_id: str) -> User:
     :raises AccountDisabled: the account was disabled after the token was issued.
     """
     try:
-        user = db.session.get(User, uuid.UUID(user_id))
+        # /me shows two_factor_enabled: one query with its 2FA row rather than two
+        user = db.session.get(User, uuid.UUID(user_id), options=[joinedload(User.two_factor)])
     except ValueError:
         user = None
     if user is None:
@@ -146,11 +148,12 @@ def register_user(email: str, password: str, name: str | None) -> User:
     db.session.add(user)
     outbox.add(outbox.VERIFY_EMAIL, user_id=str(user.id))  # committed with the user
     try:
+        db.session.flush()  # the unique index speaks here, before the event is written
+        events.record("user_registered", user_id=user.id, in_transaction=True)
         db.session.commit()
     except IntegrityError:  # a concurrent registration won the unique index
         db.session.rollback()
         raise EmailTaken() from None
-    events.record("user_registered", user_id=user.id)
     return user
 
 
@@ -241,8 +244,10 @@ def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPai
     db.session.add(session)
     db.session.flush()
     pair = _token_pair(user, session, fresh=True)
+    events.record(
+        "login_succeeded", user_id=user.id, session_id=session.id, amr=amr, in_transaction=True
+    )
     db.session.commit()
-    events.record("login_succeeded", user_id=user.id, session_id=session.id, amr=amr)
     return pair
 
 
@@ -449,10 +454,12 @@ def _revoke_sessions(user_id: str, session_ids: set[uuid.UUID], reason: str) -> 
         .all()
     )
     sids = revocation.record_session_revocation(sessions, reason)
+    for sid in sids:
+        events.record(
+            "session_revoked", user_id=user_id, session_id=sid, reason=reason, in_transaction=True
+        )
     db.session.commit()
     revocation.publish(sids=sids)
-    for sid in sids:
-        events.record("session_revoked", user_id=user_id, session_id=sid, reason=reason)
 
 
 def revoke_token(user_id: str, token: str) -> None:

@@ -35,6 +35,8 @@ def _start_request() -> None:
 
 def _finish_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = current_request_id()
+    if not logger.isEnabledFor(logging.INFO):  # LOG_LEVEL=WARNING: build no log record
+        return response
     started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
     logger.info(

@@ -23,9 +23,9 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["user"], nullable=False)
-    # selectin: one primary-key lookup per loaded batch of users, and no outer join that a
-    # `SELECT ... FOR UPDATE` of users would trip over on PostgreSQL.
-    two_factor: Mapped[TwoFactorCredential | None] = relationship(lazy="selectin", viewonly=True)
+    # Loaded on first access only (login and /me read it; refresh, logout and session lists
+    # never do), never by an outer join that a `SELECT ... FOR UPDATE` of users would trip over.
+    two_factor: Mapped[TwoFactorCredential | None] = relationship(lazy="select", viewonly=True)
 
     @property
     def email_verified(self) -> bool:
