@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -14,7 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,30 @@ def snapshot(target: Path, source: Path = REPO) -> Path:
     APP_ROOT, SNAPSHOT_SOURCE = target, source
     sys.path.insert(0, str(target))
     return target
+
+
+LOCK_PATH = Path(tempfile.gettempdir()) / "auth-bench.lock"
+
+
+@contextlib.contextmanager
+def exclusive_run(what: str) -> Iterator[None]:
+    """One bench at a time on this machine: they share database `bench` and Redis DB 14 (a
+    second run would drop the first one's database under it). Waits for the running one."""
+    handle = LOCK_PATH.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            log(f"waiting for another bench run to finish ({handle.read().strip() or '?'})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}: {what}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def log(message: str) -> None:

@@ -34,6 +34,7 @@ from bench.common import (  # noqa: E402
     USER_AGENT,
     CpuAccount,
     Settings,
+    exclusive_run,
     free_port,
     log,
     production_env,
@@ -211,6 +212,11 @@ def profile(name: str, call: Callable[[int], Any], count: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    with exclusive_run("bench/cpu_per_request.py"):
+        return measure_all(args)
+
+
+def measure_all(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="auth-cpu-"))
     snapshot(workdir / "app", args.app_dir.resolve())
     settings = Settings(

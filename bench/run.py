@@ -34,6 +34,7 @@ from bench.common import (  # noqa: E402
     CpuAccount,
     Server,
     Settings,
+    exclusive_run,
     free_port,
     gunicorn_settings,
     http_request,
@@ -383,6 +384,12 @@ def soak(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ensure_tools(args.no_install)
+    with exclusive_run(shlex.join(["bench/run.py", *(sys.argv[1:] if argv is None else argv)])):
+        return run(args, argv)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """One benchmark run (the caller holds the machine-wide bench lock)."""
     started = time.time()
     workdir = Path(tempfile.mkdtemp(prefix="auth-bench-"))
     if not args.no_snapshot:
