@@ -6,11 +6,12 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask, has_app_context
-from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .utils.jwt_utils import SinglePassJWTManager
 
 
 class Base(DeclarativeBase):
@@ -27,8 +28,10 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
 migrate = Migrate()
-jwt = JWTManager()
+jwt = SinglePassJWTManager()
 # The limiter, Talisman and CORS keep per-app settings on their instance, so each app gets its
 # own: see middleware/rate_limit.py, middleware/security_headers.py, middleware/cors.py.
 

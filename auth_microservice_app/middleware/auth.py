@@ -1,4 +1,7 @@
-"""Access-token checks in Flask-JWT-Extended: key by ``kid``, revocation, one error envelope."""
+"""Access-token checks in Flask-JWT-Extended: revocation and one error envelope.
+
+The signature check itself (key by ``kid``) is :func:`..utils.jwt_utils.verify`.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from flask import Flask, Response, g
 
 from ..errors import error_response
 from ..extensions import jwt
-from ..utils.jwt_utils import ACCESS, key_ring
-from ..utils.keys import PrivateKey, PublicKey
+from ..utils.jwt_utils import key_ring
+from ..utils.keys import PrivateKey
 
 
 def _error(code: str, message: str) -> Response:
@@ -18,19 +21,6 @@ def _error(code: str, message: str) -> Response:
 
 def _encode_key(_identity: Any) -> PrivateKey:
     return key_ring().signing.private_key
-
-
-def _decode_key(header: dict[str, Any], payload: dict[str, Any]) -> PublicKey:
-    from ..errors import TokenInvalid
-
-    key = key_ring().by_kid.get(str(header.get("kid", "")))
-    # The key decides the algorithm, never the token: an RSA kid with alg ES256 (or HS256 with
-    # the public key as the secret) is refused here, before any signature math.
-    if key is None or header.get("alg") != key.algorithm:
-        raise TokenInvalid()
-    if payload.get("type") == ACCESS and header.get("typ") != "at+jwt":
-        raise TokenInvalid()
-    return key.public_key
 
 
 def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
@@ -42,7 +32,6 @@ def _is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
 
 def init_app(app: Flask) -> None:
     jwt.encode_key_loader(_encode_key)
-    jwt.decode_key_loader(_decode_key)
     jwt.token_in_blocklist_loader(_is_revoked)
     jwt.unauthorized_loader(
         lambda _reason: _error("authorization_required", "An access token is required.")

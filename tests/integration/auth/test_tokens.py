@@ -75,8 +75,28 @@ def test_missing_token_is_authorization_required(client):
     assert_401(client.get(ME), "authorization_required")
 
 
-def test_garbage_token_is_token_invalid(auth, client):
-    assert_401(client.get(ME, headers=auth.bearer("not.a.jwt")), "token_invalid")
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "not.a.jwt",
+        "no-dots-at-all",
+        "...",
+        b64(b"[1, 2]") + ".e30.",  # a header that is JSON but not an object
+        b64(b"\xff\xfe") + ".e30.",  # not UTF-8
+        "!!!!.e30.",  # not base64url
+        b64(b'{"alg": "RS256", "kid": 7}') + ".e30.",  # a kid that is no string
+    ],
+)
+def test_garbage_token_is_token_invalid(auth, client, garbage):
+    assert_401(client.get(ME, headers=auth.bearer(garbage)), "token_invalid")
+
+
+def test_valid_header_with_a_mangled_payload_is_token_invalid(auth, client):
+    """The header alone picks the key; PyJWT still checks every segment strictly."""
+    tokens = auth.signup_and_login()
+    header, payload, signature = tokens["access_token"].split(".")
+    for mangled in (f"{header}.{payload}!.{signature}", f"{header}.{payload}.{signature}.extra"):
+        assert_401(client.get(ME, headers=auth.bearer(mangled)), "token_invalid")
 
 
 def test_tampered_payload_is_token_invalid(auth, client):
