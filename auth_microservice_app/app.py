@@ -14,6 +14,7 @@ from .auth import outbox
 from .config import BaseConfig, load_config, sqlalchemy_url
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, jwt, migrate
+from .flask_app import AuthFlask
 from .logging_setup import configure_logging
 from .middleware import auth as auth_middleware
 from .middleware import cors as cors_middleware
@@ -34,7 +35,7 @@ def create_app(config: str | BaseConfig | None = None, **overrides: Any) -> Flas
 
     # The package name, not __name__: under `python -m auth_microservice_app.app` __name__ is
     # "__main__", which would move the instance folder (and the SQLite file) elsewhere.
-    app = Flask("auth_microservice_app", instance_relative_config=True)
+    app = AuthFlask("auth_microservice_app", instance_relative_config=True)
     app.config.from_object(config)
     configure_database(app, config)
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])

@@ -72,7 +72,10 @@ def dispatch_committed() -> None:
 
 
 def _dispatch_after_request(response: Response) -> Response:
-    dispatch_committed()
+    # Only a request that opened a database session can have queued mail; asking db.session
+    # on the others would create a session just to find it empty.
+    if db.session.registry.has():
+        dispatch_committed()
     return response
 
 

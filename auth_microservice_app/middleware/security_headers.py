@@ -6,8 +6,12 @@ environments side by side.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from flask import Flask, Response, request
 from flask_talisman import Talisman
+from werkzeug.datastructures import Headers
 
 API_CSP = {"default-src": "'none'", "frame-ancestors": "'none'"}
 # Swagger UI runs inline scripts and styles; it gets them on its own paths only.
@@ -18,6 +22,48 @@ DOCS_CSP = (
 DOCS_PREFIXES = ("/apidocs", "/flasgger_static")
 #: Probes and scrapers talk plain HTTP inside the cluster; never redirect them.
 PLAIN_HTTP_ENDPOINTS = ("health.live", "health.health", "prometheus_metrics")
+
+
+class CachedTalisman(Talisman):
+    """Talisman that works out each endpoint's headers once instead of on every response.
+
+    Stock Talisman rebuilds the same strings per response (view-option lookups, CSP parsing)
+    and looks the view's options up again to decide on HTTPS: with the rest of the hooks,
+    measurably more than the JSON endpoint itself. Without CSP nonces (this service sets none)
+    the headers depend only on the endpoint's options and on whether the request arrived over
+    HTTPS (HSTS), so they are computed by Talisman itself, once per (endpoint, https), and
+    replayed. ``tests/integration/test_security_headers.py`` compares them with stock Talisman.
+    """
+
+    def init_app(self, app: Flask, **options: Any) -> None:
+        super().init_app(app, **options)
+        self._cache: dict[tuple[str | None, bool], tuple[tuple[str, str], ...]] = {}
+
+    def _force_https(self) -> Response | None:
+        if _over_https():
+            return None  # what Talisman concludes too, without its option lookups
+        response: Response | None = super()._force_https()
+        return response
+
+    def _make_nonce(self) -> None:
+        if self.content_security_policy_nonce_in:
+            super()._make_nonce()
+
+    def _set_response_headers(self, response: Response) -> Response:
+        if self.content_security_policy_nonce_in:  # a nonce differs per response: no cache
+            return super()._set_response_headers(response)
+        key = (request.endpoint, _over_https())
+        headers = self._cache.get(key)
+        if headers is None:
+            probe = SimpleNamespace(headers=Headers())
+            super()._set_response_headers(probe)
+            headers = self._cache[key] = tuple(probe.headers.items())
+        response.headers.update(headers)
+        return response
+
+
+def _over_https() -> bool:
+    return request.is_secure or request.headers.get("X-Forwarded-Proto", "http") == "https"
 
 
 def _docs_csp(response: Response) -> Response:
@@ -34,7 +80,7 @@ def init_app(app: Flask) -> None:
         view = app.view_functions.get(endpoint)
         if view is not None:
             setattr(view, "talisman_view_options", {"force_https": False})  # noqa: B010
-    talisman = Talisman()
+    talisman = CachedTalisman()
     talisman.init_app(
         app,
         force_https=app.config["FORCE_HTTPS"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from auth_microservice_app import create_app
@@ -116,3 +118,64 @@ def test_production_forces_https_and_sends_hsts(production_client):
 def test_production_probes_answer_plain_http(production_client):
     assert production_client.get("/health/live").status_code == 200
     assert production_client.get("/health").status_code == 200
+
+
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "Strict-Transport-Security",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+)
+
+
+def _stock_talisman_headers(app, path: str, headers: dict[str, str]) -> dict[str, str | None]:
+    """What unmodified Flask-Talisman, with the app's own settings, sets for this request."""
+    from flask import Response
+    from flask_talisman import Talisman
+    from werkzeug.exceptions import HTTPException
+
+    mine = app.extensions["talisman"]
+    with app.test_request_context(path, headers=headers):
+        from flask import request
+
+        with contextlib.suppress(HTTPException):  # 404/405: no endpoint, Talisman's defaults
+            request.url_rule, request.view_args = app.url_map.bind_to_environ(
+                request.environ
+            ).match(return_rule=True)
+        response = Response()
+        Talisman._set_response_headers(mine, response)
+        return {name: response.headers.get(name) for name in SECURITY_HEADERS}
+
+
+@pytest.mark.parametrize(
+    "path",
+    # /login by GET is a 405: a response without an endpoint
+    ["/api/v1/auth/me", "/.well-known/jwks.json", "/health/live", "/api/v1/auth/login"],
+)
+def test_cached_security_headers_equal_stock_talismans(production_client, path):
+    app = production_client.application
+    # https, plain, https again on one app: the cache must keep the two apart (HSTS)
+    for https in (True, False, True, False):
+        headers = {"X-Forwarded-Proto": "https"} if https else {}
+        response = production_client.get(path, headers=headers)
+        if response.status_code in (301, 302):
+            assert not https
+            continue
+        got = {name: response.headers.get(name) for name in SECURITY_HEADERS}
+        assert got == _stock_talisman_headers(app, path, headers)
+        assert got["Content-Security-Policy"]
+        assert (got["Strict-Transport-Security"] is not None) == https
+
+
+def test_there_is_no_cookie_session(client):
+    from flask import session
+
+    with (
+        client.application.test_request_context("/api/v1/auth/me"),
+        pytest.raises(RuntimeError, match="session is unavailable"),
+    ):
+        session["user"] = "someone"
+    response = client.get("/api/v1/auth/me")
+    assert "Set-Cookie" not in response.headers
