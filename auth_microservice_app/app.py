@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import apidocs, cli, health, metrics, wellknown
+from . import apidocs, cli, database, health, metrics, wellknown
 from .auth import outbox
 from .config import BaseConfig, load_config, sqlalchemy_url
 from .errors import register_error_handlers
@@ -66,6 +66,11 @@ def configure_database(app: Flask, config: BaseConfig) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    if app.config["DB_POOL_PRE_PING"] and app.config["SQLALCHEMY_DATABASE_URI"].startswith(
+        "postgresql"
+    ):
+        with app.app_context():
+            database.ping_idle_connections(db.engine, app.config["DB_POOL_PING_AFTER"])
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     jwt_utils.init_app(app)
     jwt.init_app(app)

@@ -118,6 +118,8 @@ class BaseConfig:
         self.DB_POOL_RECYCLE = env.integer("DB_POOL_RECYCLE", 1800)
         self.DB_POOL_TIMEOUT = env.integer("DB_POOL_TIMEOUT", 10)
         self.DB_POOL_PRE_PING = env.flag("DB_POOL_PRE_PING", True)
+        # A connection used within this many seconds is not pinged again (see database.py).
+        self.DB_POOL_PING_AFTER = env.number("DB_POOL_PING_AFTER", 1.0)
         self.DB_CONNECT_TIMEOUT = env.integer("DB_CONNECT_TIMEOUT", 3)
         self.HEALTH_CHECK_TIMEOUT = env.number("HEALTH_CHECK_TIMEOUT", 1.5)
 
@@ -249,7 +251,8 @@ class BaseConfig:
             "max_overflow": self.DB_MAX_OVERFLOW,
             "pool_recycle": self.DB_POOL_RECYCLE,
             "pool_timeout": self.DB_POOL_TIMEOUT,
-            "pool_pre_ping": self.DB_POOL_PRE_PING,
+            # DB_POOL_PRE_PING is done by database.ping_idle_connections, only for idle ones
+            "pool_pre_ping": False,
             "connect_args": {"connect_timeout": self.DB_CONNECT_TIMEOUT},
         }
 

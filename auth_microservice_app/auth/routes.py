@@ -72,7 +72,7 @@ def revoke() -> tuple[Response, int]:
 @bp.get("/me")
 @jwt_required()
 def me() -> tuple[Response, int]:
-    return user_body(services.get_active_user(get_jwt()["sub"]))
+    return user_body(services.get_profile(get_jwt()["sub"]))
 
 
 @bp.patch("/me")

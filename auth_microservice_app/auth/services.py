@@ -12,11 +12,12 @@ from flask import current_app
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from .. import metrics
+from ..database import autocommit_connection
 from ..errors import (
     AccountDisabled,
     AppError,
@@ -30,7 +31,7 @@ from ..errors import (
     WeakPassword,
 )
 from ..extensions import db
-from ..models import SecurityEvent, User, UserSession
+from ..models import SecurityEvent, TwoFactorCredential, User, UserSession
 from ..utils import jwt_utils
 from ..utils.breach_check import is_breached
 from ..utils.jwt_utils import ACCESS, REFRESH, TokenClaims
@@ -99,6 +100,66 @@ def get_active_user(user_id: str) -> User:
     if not user.is_active:
         raise AccountDisabled()
     return user
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What ``GET /me`` shows (the fields of ``UserSchema``)."""
+
+    id: uuid.UUID
+    email: str
+    name: str | None
+    email_verified: bool
+    two_factor_enabled: bool
+    roles: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+_users = User.__table__.c
+_two_factor = TwoFactorCredential.__table__.c
+_PROFILE = select(
+    _users.id,
+    _users.email,
+    _users.name,
+    _users.email_verified_at,
+    _users.is_active,
+    _users.roles,
+    _users.created_at,
+    _users.updated_at,
+    _two_factor.enabled_at,
+).select_from(User.__table__.outerjoin(TwoFactorCredential.__table__))
+
+
+def get_profile(user_id: str) -> UserProfile:
+    """The profile of the user a valid token names: one read-only row, user and 2FA joined.
+
+    A plain select of columns rather than ``session.get``: nothing here is changed, so the
+    ORM's identity map and loaders would be pure cost on the most frequent authenticated call.
+
+    :raises TokenInvalid: the user no longer exists.
+    :raises AccountDisabled: the account was disabled after the token was issued.
+    """
+    try:
+        uid = uuid.UUID(user_id)
+    except ValueError:
+        raise TokenInvalid() from None
+    with autocommit_connection() as connection:
+        row = connection.execute(_PROFILE.where(_users.id == uid)).one_or_none()
+    if row is None:
+        raise TokenInvalid()
+    if not row.is_active:
+        raise AccountDisabled()
+    return UserProfile(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        email_verified=row.email_verified_at is not None,
+        two_factor_enabled=row.enabled_at is not None,
+        roles=list(row.roles),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def validate_new_password(password: str, email: str) -> str:
@@ -264,7 +325,7 @@ def _notice_if_new_device(user: User, client: ClientInfo) -> None:
         security_notice(user.id, "new_sign_in", user_agent=agent, ip=client.ip)
 
 
-def _token_pair(user: User, session: UserSession, *, fresh: bool) -> TokenPair:
+def _token_pair(user: User | _Subject, session: UserSession | _Link, *, fresh: bool) -> TokenPair:
     """The pair for the session's current link of the chain (same ids, same times: same tokens)."""
     claims = TokenClaims(
         subject=str(user.id),
@@ -329,39 +390,93 @@ def refresh(refresh_token: str) -> TokenPair:
     session_id = _session_uuid(claims)
     old_jti = str(claims["jti"])
     issued = jwt_utils.now()
-    result = db.session.execute(
-        update(UserSession)
-        .where(
-            UserSession.id == session_id,
-            UserSession.refresh_jti == old_jti,
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > issued,
+    with autocommit_connection() as connection:
+        row = connection.execute(
+            _ROTATE,
+            {
+                "sid": session_id,
+                "old": old_jti,
+                "now": issued,
+                "refresh_jti": new_token_id(),
+                "access_jti": new_token_id(),
+            },
+        ).one_or_none()
+    if row is not None:
+        subject = _Subject(row.user_id, row.email, row.email_verified_at is not None, row.roles)
+        link = _Link(
+            row.id, row.access_jti, row.refresh_jti, row.issued_at, row.expires_at, row.amr
         )
-        .values(
-            refresh_jti=new_token_id(),
-            access_jti=new_token_id(),
-            previous_refresh_jti=old_jti,
-            issued_at=issued,
-            last_used_at=issued,
-        )
-        .execution_options(synchronize_session=False)
-    )
+        _count_refresh("success")
+        return _token_pair(subject, link, fresh=False)
     session = db.session.execute(
-        select(UserSession)
-        .where(UserSession.id == session_id)
-        .execution_options(populate_existing=True)
+        select(UserSession).where(UserSession.id == session_id)
     ).scalar_one_or_none()
     if session is None:
         raise TokenRevoked()
-    if result.rowcount == 1:  # type: ignore[attr-defined]
-        if not session.user.is_active:
-            db.session.rollback()
-            raise AccountDisabled()
-        pair = _token_pair(session.user, session, fresh=False)
-        db.session.commit()
-        _count_refresh("success")
-        return pair
     return _refresh_lost(session, old_jti, issued)
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """The user fields a token carries, when no ``User`` was loaded."""
+
+    id: uuid.UUID
+    email: str
+    email_verified: bool
+    roles: list[str]
+
+
+@dataclass(frozen=True)
+class _Link:
+    """The session fields a token carries, when no ``UserSession`` was loaded."""
+
+    id: uuid.UUID
+    access_jti: str
+    refresh_jti: str
+    issued_at: datetime
+    expires_at: datetime
+    amr: list[str]
+
+
+_sessions = UserSession.__table__.c
+
+
+def _of_user(column: Any) -> Any:
+    return select(column).where(_users.id == _sessions.user_id).scalar_subquery()
+
+
+# The whole successful rotation is this one statement, committed on its own: the session
+# advances only if the presented token is its current link, unrevoked, unexpired, and the account
+# active; it returns what the new pair needs. Of concurrent uses exactly one matches the row.
+_ROTATE = (
+    update(UserSession.__table__)
+    .where(
+        _sessions.id == bindparam("sid"),
+        _sessions.refresh_jti == bindparam("old"),
+        _sessions.revoked_at.is_(None),
+        _sessions.expires_at > bindparam("now"),
+        select(_users.id).where(_users.id == _sessions.user_id, _users.is_active).exists(),
+    )
+    .values(
+        refresh_jti=bindparam("refresh_jti"),
+        access_jti=bindparam("access_jti"),
+        previous_refresh_jti=bindparam("old"),
+        issued_at=bindparam("now"),
+        last_used_at=bindparam("now"),
+    )
+    .returning(
+        _sessions.id,
+        _sessions.user_id,
+        _sessions.access_jti,
+        _sessions.refresh_jti,
+        _sessions.issued_at,
+        _sessions.expires_at,
+        _sessions.amr,
+        _of_user(_users.email).label("email"),
+        _of_user(_users.email_verified_at).label("email_verified_at"),
+        _of_user(_users.roles).label("roles"),
+    )
+)
 
 
 def _count_refresh(result: str) -> None:
@@ -369,6 +484,7 @@ def _count_refresh(result: str) -> None:
 
 
 def _refresh_lost(session: UserSession, old_jti: str, now: datetime) -> TokenPair:
+    """Why the rotation matched no row: revoked, expired, account disabled, grace or reuse."""
     if session.revoked_at is not None:
         db.session.rollback()
         _count_refresh("revoked")
@@ -377,6 +493,9 @@ def _refresh_lost(session: UserSession, old_jti: str, now: datetime) -> TokenPai
         db.session.rollback()
         _count_refresh("session_expired")
         raise TokenExpired("The session has expired.")
+    if session.refresh_jti == old_jti:  # the current link: only a disabled account stopped it
+        db.session.rollback()
+        raise AccountDisabled()
     grace = current_app.config["REFRESH_REUSE_GRACE_SECONDS"]
     if (
         grace

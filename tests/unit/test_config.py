@@ -101,7 +101,10 @@ def test_postgres_pool_settings_come_from_the_environment():
     assert options["pool_size"] == 7
     assert options["max_overflow"] == 3
     assert options["pool_recycle"] == 60
-    assert options["pool_pre_ping"] is True
+    # the pre-ping is ours (database.ping_idle_connections), for idle connections only
+    assert options["pool_pre_ping"] is False
+    assert config.DB_POOL_PRE_PING is True
+    assert config.DB_POOL_PING_AFTER == 1.0
 
 
 def test_unknown_jwt_algorithm_is_refused():

@@ -137,3 +137,48 @@ def test_missing_refresh_token_is_authorization_required(client):
     response = client.post(REFRESH)
     assert response.status_code == 401
     assert response.json["error"]["code"] == "authorization_required"
+
+
+def _set_user(app, **values):
+    from sqlalchemy import update
+
+    from auth_microservice_app.models import User
+
+    with app.app_context():
+        db.session.execute(update(User).values(**values))
+        db.session.commit()
+
+
+def _claims(token: str) -> dict:
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_refresh_of_a_disabled_account_is_refused_without_spending_the_token(app, auth, client):
+    tokens = auth.signup_and_login()
+    _set_user(app, is_active=False)  # disabled behind the service's back: sessions still open
+    refused = client.post(REFRESH, headers=auth.bearer(tokens["refresh_token"]))
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "account_disabled"
+    _set_user(app, is_active=True)
+    # the chain did not move and nothing counted as reuse: the same token still rotates
+    again = client.post(REFRESH, headers=auth.bearer(tokens["refresh_token"]))
+    assert again.status_code == 200
+
+
+def test_refreshed_tokens_carry_the_users_current_claims(app, auth, client):
+    from datetime import UTC, datetime
+
+    tokens = auth.signup_and_login()
+    assert _claims(tokens["access_token"])["email_verified"] is False
+    _set_user(app, roles=["user", "admin"], email_verified_at=datetime.now(UTC))
+    pair = client.post(REFRESH, headers=auth.bearer(tokens["refresh_token"])).json
+    for token in (pair["access_token"], pair["refresh_token"]):
+        claims = _claims(token)
+        assert claims["roles"] == ["user", "admin"]
+        assert claims["email_verified"] is True
+        assert claims["email"] == "alice@example.com"
+        assert claims["sid"] == _claims(tokens["access_token"])["sid"]

@@ -1,0 +1,91 @@
+"""Pooled connections: idle ones are checked before use, busy ones are trusted (database.py)."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+from sqlalchemy import text
+
+from auth_microservice_app.extensions import db
+from tests.conftest import TEST_DATABASE_URL, make_app
+
+pytestmark = pytest.mark.integration
+
+
+def _terminate_pooled_backends(app) -> int:
+    """Kill the server side of every connection this app's pool holds (a database restart)."""
+    with app.app_context():
+        with db.engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = psycopg2.connect(TEST_DATABASE_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        (killed,) = cursor.fetchone()
+    admin.close()
+    return 1 if killed else 0
+
+
+def _pings(app, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    with app.app_context():
+        dialect = db.engine.dialect
+        real = dialect.do_ping
+
+        def counted(dbapi_connection):
+            calls.append(1)
+            return real(dbapi_connection)
+
+        monkeypatch.setattr(dialect, "do_ping", counted)
+    return calls
+
+
+def test_a_connection_that_died_while_idle_is_replaced_before_use(signing_key_pem, auth):
+    app = make_app(signing_key_pem, DB_POOL_PING_AFTER=0.0)  # every checkout counts as idle
+    client = app.test_client()
+    tokens = auth.signup_and_login()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
+    assert _terminate_pooled_backends(app) == 1
+    # /me reads the database; the ping finds the dead connection and the pool reconnects
+    response = client.get("/api/v1/auth/me", headers=bearer)
+    assert response.status_code == 200, response.json
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_connection_in_use_moments_ago_is_not_pinged(signing_key_pem, auth, monkeypatch):
+    app = make_app(signing_key_pem, DB_POOL_PING_AFTER=3600.0)
+    client = app.test_client()
+    tokens = auth.signup_and_login()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    pings = _pings(app, monkeypatch)
+    for _ in range(5):
+        assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
+    assert pings == []
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_an_idle_connection_is_pinged(signing_key_pem, auth, monkeypatch):
+    app = make_app(signing_key_pem, DB_POOL_PING_AFTER=0.0)
+    client = app.test_client()
+    tokens = auth.signup_and_login()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    client.get("/api/v1/auth/me", headers=bearer)  # the pool now holds a used connection
+    pings = _pings(app, monkeypatch)
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
+    assert pings  # checked before use
+
+
+def test_without_pre_ping_nothing_is_pinged(signing_key_pem, auth, monkeypatch):
+    app = make_app(signing_key_pem, DB_POOL_PRE_PING=False, DB_POOL_PING_AFTER=0.0)
+    client = app.test_client()
+    tokens = auth.signup_and_login()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    client.get("/api/v1/auth/me", headers=bearer)
+    pings = _pings(app, monkeypatch)
+    assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
+    assert pings == []
+    with app.app_context():
+        db.engine.dispose()
