@@ -147,6 +147,8 @@ class BaseConfig:
         self.ARGON2_TIME_COST = env.integer("ARGON2_TIME_COST", t)
         self.ARGON2_MEMORY_COST = env.integer("ARGON2_MEMORY_COST", m)
         self.ARGON2_PARALLELISM = env.integer("ARGON2_PARALLELISM", p)
+        # Hashes one worker process computes at once (0: no limit); see utils/security.py.
+        self.ARGON2_MAX_CONCURRENT = env.integer("ARGON2_MAX_CONCURRENT", 1)
         self.PASSWORD_MIN_LENGTH = env.integer("PASSWORD_MIN_LENGTH", 8)
         self.PASSWORD_MAX_LENGTH = env.integer("PASSWORD_MAX_LENGTH", 128)
         self.PASSWORD_BREACH_CHECK_URL = env.optional("PASSWORD_BREACH_CHECK_URL")

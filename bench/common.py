@@ -156,6 +156,8 @@ def production_env(settings: Settings, workdir: Path, port: int) -> dict[str, st
             "CELERY_BROKER_URL": REDIS_URL,
             "EMAIL_BACKEND": "file",
             "EMAIL_FILE_DIR": str(workdir / "emails"),
+            # as the deployment and docker-compose run it: metrics summed across workers
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"prometheus-{port}"),
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "PYTHONPATH": str(APP_ROOT),

@@ -241,7 +241,12 @@ def authenticate(email: str, password: str) -> User:
     """
     throttle.check(email)
     candidate = normalize_password(password)
-    user = find_user_by_email(email)
+    # with its 2FA row: sign_in() asks for it next, and one query costs less than two
+    user = db.session.execute(
+        select(User)
+        .options(joinedload(User.two_factor))
+        .where(func.lower(User.email) == email.lower())
+    ).scalar_one_or_none()
     if user is None or user.password_hash is None:
         burn_password_check(candidate)
         throttle.record_failure(email)

@@ -14,9 +14,8 @@ pytestmark = pytest.mark.integration
 
 def _terminate_pooled_backends(app) -> int:
     """Kill the server side of every connection this app's pool holds (a database restart)."""
-    with app.app_context():
-        with db.engine.connect() as connection:
-            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with app.app_context(), db.engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     admin = psycopg2.connect(TEST_DATABASE_URL)
     admin.autocommit = True
     with admin.cursor() as cursor:

@@ -61,6 +61,16 @@ def test_simple_request_echoes_only_allowed_origins(cors_client):
     assert "Access-Control-Allow-Origin" not in refused.headers
 
 
+def test_a_request_without_origin_gets_no_cors_headers_but_varies_on_origin(cors_client):
+    for path in ("/.well-known/jwks.json", "/api/v1/auth/me"):
+        response = cors_client.get(path)
+        assert "Access-Control-Allow-Origin" not in response.headers
+        assert "Access-Control-Allow-Credentials" not in response.headers
+        # a shared cache must not hand this answer to a browser's CORS request
+        assert "Origin" in response.headers["Vary"]
+    assert "Origin" not in cors_client.get("/health/live").headers.get("Vary", "")
+
+
 def test_wildcard_origin_is_refused_at_start_up(signing_key_pem):
     with pytest.raises(ConfigError, match="CORS_ORIGINS"):
         make_app(signing_key_pem, CORS_ORIGINS=["*"])
