@@ -177,7 +177,11 @@ def init_app(app: Flask) -> None:
         "metrics_decorator": _protect,
         "registry": registry,
     }
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc_dir:
+        # gunicorn.conf.py prepares it for the server; a CLI command (flask db upgrade) run
+        # with the same environment must start too
+        os.makedirs(multiproc_dir, exist_ok=True)
         # No auto_describe here: it would see series other workers already wrote and make the
         # exporter skip hooking this worker's request metrics (a silent DuplicateTimeseries).
         options["registry"] = registry = CollectorRegistry()

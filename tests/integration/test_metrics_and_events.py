@@ -129,3 +129,14 @@ def test_events_are_paginated(auth, client):
     assert {e["id"] for e in first["events"]}.isdisjoint({e["id"] for e in second["events"]})
     assert first["total"] >= 6
     assert client.get("/api/v1/auth/events?per_page=1000", headers=headers).status_code == 422
+
+
+def test_app_starts_when_the_multiprocess_directory_does_not_exist_yet(
+    signing_key_pem, tmp_path, monkeypatch
+):
+    """A migration job or CLI command shares the server's environment but not gunicorn's hook."""
+    missing = tmp_path / "not-yet" / "prometheus"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(missing))
+    app = make_app(signing_key_pem)
+    assert missing.is_dir()
+    assert app.test_client().get("/health/live").status_code == 200
