@@ -430,6 +430,13 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         results["talisman"] = check_talisman(server.port)
         run_endpoints(args, server, env, workdir, bare_rps, results)
         server.stop()
+        if not args.skip_bare:
+            # Again after the endpoints: a shared machine drifts over minutes, and the ratios
+            # use the mean of the two (both are reported).
+            log("ceiling: bare Flask again")
+            after = measure_bare(args, settings, workdir)
+            results["ceilings"]["bare_after"] = after.as_dict()
+            log(f"  bare Flask: {after.rps}/s, p99 {after.p99_ms} ms, errors {after.errors}")
         if args.soak:
             soak(args, settings, workdir, results)
     finally:
