@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import psycopg2
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
+from auth_microservice_app.config import sqlalchemy_url
 from auth_microservice_app.extensions import db
 from tests.conftest import TEST_DATABASE_URL, make_app
 
@@ -13,15 +14,15 @@ pytestmark = pytest.mark.integration
 
 
 def _terminate_pooled_backends(app) -> int:
-    """Kill the server side of every connection this app's pool holds (a database restart)."""
+    """Kill the server side of the connection this app's pool holds (a database restart)."""
     with app.app_context(), db.engine.connect() as connection:
-        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    admin = psycopg2.connect(TEST_DATABASE_URL)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        (killed,) = cursor.fetchone()
-    admin.close()
+        pid: int = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(sqlalchemy_url(TEST_DATABASE_URL), poolclass=NullPool)
+    with admin.connect() as connection:
+        killed: bool = connection.execute(
+            text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}
+        ).scalar_one()
+    admin.dispose()
     return 1 if killed else 0
 
 
