@@ -386,6 +386,7 @@ def refresh(refresh_token: str) -> TokenPair:
 
     :raises TokenInvalid, TokenExpired: a bad token.
     :raises TokenRevoked: the session is revoked, or this use was a reuse.
+    :raises AccountDisabled: the account was disabled; the token stays unspent.
     """
     try:
         claims = decode(refresh_token, expected_type=REFRESH)
