@@ -32,7 +32,7 @@ class CachedTalisman(Talisman):
     measurably more than the JSON endpoint itself. Without CSP nonces (this service sets none)
     the headers depend only on the endpoint's options and on whether the request arrived over
     HTTPS (HSTS), so they are computed by Talisman itself, once per (endpoint, https), and
-    replayed. ``tests/integration/test_security_headers.py`` compares them with stock Talisman.
+    replayed. ``tests/integration/test_http_security.py`` compares them with stock Talisman.
     """
 
     def init_app(self, app: Flask, **options: Any) -> None:
