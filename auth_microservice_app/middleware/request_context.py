@@ -21,10 +21,12 @@ def current_request_id() -> str:
     Also callable before the before_request hooks ran (URL value preprocessors, routing), so
     an error raised that early still carries the caller's id.
     """
-    if "request_id" not in g:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    request_id: str = g.request_id
+    request_id: str | None = g.get("request_id")
+    if request_id is None:
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = g.request_id = (
+            incoming if SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        )
     return request_id
 
 

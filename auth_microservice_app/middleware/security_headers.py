@@ -58,12 +58,19 @@ class CachedTalisman(Talisman):
             probe = SimpleNamespace(headers=Headers())
             super()._set_response_headers(probe)
             headers = self._cache[key] = tuple(probe.headers.items())
-        response.headers.update(headers)
+        # Appended, not set one by one: no view sets these headers (Talisman owns them), and
+        # setting would scan the response's headers once per name.
+        response.headers.extend(headers)
         return response
 
 
 def _over_https() -> bool:
-    return request.is_secure or request.headers.get("X-Forwarded-Proto", "http") == "https"
+    """Talisman's test (``request.is_secure`` or ``X-Forwarded-Proto: https``), on the environ."""
+    environ = request.environ
+    return (
+        environ.get("wsgi.url_scheme") == "https"
+        or environ.get("HTTP_X_FORWARDED_PROTO", "http") == "https"
+    )
 
 
 def _docs_csp(response: Response) -> Response:

@@ -175,6 +175,7 @@ def test_cached_security_headers_equal_stock_talismans(production_client, path):
             continue
         got = {name: response.headers.get(name) for name in SECURITY_HEADERS}
         assert got == _stock_talisman_headers(app, path, headers)
+        assert all(len(response.headers.getlist(name)) <= 1 for name in SECURITY_HEADERS)
         assert got["Content-Security-Policy"]
         assert (got["Strict-Transport-Security"] is not None) == https
 
