@@ -171,7 +171,9 @@ def ceilings_table(results: dict[str, Any]) -> str:
         cpu = b.get("cpu_ms_per_request") or {}
         lines.append(
             f"| bare Flask JSON endpoint (same gunicorn, same wrk{when}) | {b['rps']:.1f}/s{valid}"
-            f"{' (shared CPU)' if b.get('contaminated') else ''}, p99 {b['p99_ms']:.1f} ms; "
+            f"{' (shared CPU)' if b.get('contaminated') else ''}"
+            f"{' (cores not saturated)' if b.get('unsaturated') else ''}"
+            f", p99 {b['p99_ms']:.1f} ms; "
             f"{cpu.get('service', 0):.3f} ms CPU per request in gunicorn, "
             f"{cpu.get('attributed', 0):.3f} with wrk: capacity "
             f"{_num(b.get('capacity_rps'), '{:.0f}')}/s |"
