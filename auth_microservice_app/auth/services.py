@@ -78,9 +78,10 @@ class ClientInfo:
 # --- users -----------------------------------------------------------------------------------
 
 
-def find_user_by_email(email: str) -> User | None:
+def find_user_by_email(email: str, *options: Any) -> User | None:
+    """The account with this email in any letter case; ``options`` are loader options."""
     return db.session.execute(
-        select(User).where(func.lower(User.email) == email.lower())
+        select(User).options(*options).where(func.lower(User.email) == email.lower())
     ).scalar_one_or_none()
 
 
@@ -242,11 +243,7 @@ def authenticate(email: str, password: str) -> User:
     throttle.check(email)
     candidate = normalize_password(password)
     # with its 2FA row: sign_in() asks for it next, and one query costs less than two
-    user = db.session.execute(
-        select(User)
-        .options(joinedload(User.two_factor))
-        .where(func.lower(User.email) == email.lower())
-    ).scalar_one_or_none()
+    user = find_user_by_email(email, joinedload(User.two_factor))
     if user is None or user.password_hash is None:
         burn_password_check(candidate)
         throttle.record_failure(email)
