@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Flask, Response, has_request_context, jsonify
 from marshmallow import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLATimeoutError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -216,6 +218,30 @@ def handle_http_exception(error: HTTPException) -> Response:
     return error_response(status, code, message or error.description or "", headers=headers)
 
 
+#: Seconds a client is told to wait when the database cannot be reached or is saturated.
+DATABASE_RETRY_AFTER = "2"
+
+
+def handle_database_unavailable(error: SQLAlchemyError) -> Response:
+    """503 with ``Retry-After`` when PostgreSQL is down, drops the connection, or the pool has
+    no connection to give within ``DB_POOL_TIMEOUT``: a state the client can wait out, not a bug.
+
+    Only the error's type is logged: SQLAlchemy's message carries the SQL and its parameters.
+    """
+    cause = getattr(error, "orig", None) or error
+    logger.warning("database unavailable", extra={"error_type": type(cause).__name__})
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        logger.warning("rollback after a database error failed")
+    return error_response(
+        503,
+        ServiceUnavailable.code,
+        ServiceUnavailable.message,
+        headers={"Retry-After": DATABASE_RETRY_AFTER},
+    )
+
+
 def handle_unexpected(error: Exception) -> Response:
     # Never leak the cause: the trace goes to the log with the request id, the client gets a code.
     logger.exception("unhandled exception", extra={"error_type": type(error).__name__})
@@ -230,4 +256,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    # The pool's TimeoutError, and the DBAPI's errors for a lost or refused connection
+    for database_error in (SQLATimeoutError, OperationalError, InterfaceError):
+        app.register_error_handler(database_error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

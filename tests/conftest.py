@@ -124,6 +124,21 @@ def _clean(request: pytest.FixtureRequest, redis_client: redis_lib.Redis) -> Ite
 
 
 @pytest.fixture
+def make_other_app(app: Flask, signing_key_pem: str) -> Iterator[Any]:
+    """Build apps with other settings on the same database and Redis; disposed afterwards."""
+    built: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        built.append(make_app(signing_key_pem, **overrides))
+        return built[-1]
+
+    yield build
+    for other in built:
+        with other.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

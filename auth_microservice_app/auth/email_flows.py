@@ -78,7 +78,7 @@ def reset_password(token: str, password: str) -> None:
     user.email_verified_at = user.email_verified_at or utcnow()
     _notify_password_change(user, "reset")
     services.revoke_other_sessions(user.id, None, "password_reset")  # commits
-    throttle.reset(user.email)
+    throttle.succeeded(user.email)
     events.record("password_reset", user_id=user.id)
 
 
@@ -92,12 +92,12 @@ def change_password(
     :raises WeakPassword: the new password fails the policy.
     """
     user = services.get_active_user(user_id)
-    throttle.check(user.email)
+    throttle.reserve(user.email)
     if user.password_hash is None or not verify_password(
         user.password_hash, normalize_password(current)
     ):
-        throttle.record_failure(user.email)
         raise AuthenticationFailed("The current password is incorrect.")
+    throttle.succeeded(user.email)
     normalized = services.validate_new_password(new, user.email)
     user.password_hash = hash_password(normalized)
     _notify_password_change(user, "change")

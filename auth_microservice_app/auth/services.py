@@ -240,21 +240,21 @@ def authenticate(email: str, password: str) -> User:
     :raises AccountDisabled: only after a correct password.
     :raises EmailNotVerified: when ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
     """
-    throttle.check(email)
+    throttle.reserve(email)  # counted as a failure until the password proves right
     candidate = normalize_password(password)
     # with its 2FA row: sign_in() asks for it next, and one query costs less than two
     user = find_user_by_email(email, joinedload(User.two_factor))
     if user is None or user.password_hash is None:
         burn_password_check(candidate)
-        throttle.record_failure(email)
         events.record("login_failed", reason="invalid_credentials")
         raise AuthenticationFailed()
     if not verify_password(user.password_hash, candidate):
-        throttle.record_failure(email)
         events.record("login_failed", user_id=user.id, reason="invalid_credentials")
         raise AuthenticationFailed()
-    if not user.two_factor_enabled:  # with 2FA the count clears only after the second factor
-        throttle.reset(email)
+    if user.two_factor_enabled:  # with 2FA the count clears only after the second factor
+        throttle.release(email)
+    else:
+        throttle.succeeded(email)
     if not user.is_active:
         raise AccountDisabled()
     if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:

@@ -34,6 +34,19 @@ def normalize_email(value: str) -> str:
     return str(result.normalized)
 
 
+def email_key(value: str) -> str:
+    """The form accounts are matched on: normalised as at sign-up, then letter case folded.
+
+    Per-account counters (rate limits, the brute-force throttle) key on this, so
+    ``Victim@ＥXAMPLE。com`` and ``victim@example.com`` share one budget, as they share one
+    account. An address that does not normalise is keyed on its trimmed, lower-cased text.
+    """
+    try:
+        return normalize_email(value).lower()
+    except ValueError:
+        return value.strip().lower()
+
+
 def normalize_password(password: str) -> str:
     """NFKC, so the same password typed on two keyboards hashes the same; never truncated."""
     return unicodedata.normalize("NFKC", password)

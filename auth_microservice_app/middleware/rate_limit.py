@@ -17,6 +17,7 @@ from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
 
 from ..auth import events
+from ..auth.validators import email_key
 
 KeyFunc = Callable[[], str]
 
@@ -30,18 +31,27 @@ def client_ip() -> str:
 def _body_field(name: str) -> str:
     data = request.get_json(silent=True, cache=True)
     value = data.get(name) if isinstance(data, dict) else None
-    return value.strip().lower() if isinstance(value, str) else ""
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _hashed(prefix: str, value: str) -> str:
+    return prefix + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def account_from_email() -> str:
-    """The normalised email the request targets, hashed: emails never become Redis keys."""
+    """The account the request targets, hashed: emails never become Redis keys.
+
+    Keyed on :func:`..auth.validators.email_key`, the same normalisation as the account lookup,
+    so no other spelling of one address (letter case, full-width letters, ``。``) buys a
+    fresh budget.
+    """
     email = _body_field("email")
-    return "acct:" + hashlib.sha256(email.encode()).hexdigest()[:32] if email else client_ip()
+    return _hashed("acct:", email_key(email)) if email else client_ip()
 
 
 def account_from_mfa_token() -> str:
     token = _body_field("mfa_token")
-    return "mfa:" + hashlib.sha256(token.encode()).hexdigest()[:32] if token else client_ip()
+    return _hashed("mfa:", token) if token else client_ip()
 
 
 def _limit(setting: str) -> Callable[[], str]:

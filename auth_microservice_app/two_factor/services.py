@@ -34,7 +34,7 @@ from ..auth.services import (
     start_session,
 )
 from ..auth.validators import normalize_password
-from ..errors import AuthenticationFailed, Conflict, InvalidMfaCode, TokenInvalid
+from ..errors import AuthenticationFailed, Conflict, InvalidMfaCode, RateLimited, TokenInvalid
 from ..extensions import db
 from ..models import User
 from ..models.two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
@@ -179,15 +179,14 @@ def _spend_code(credential: TwoFactorCredential, code: str) -> str | None:
     return "backup_code" if _spend_backup_code(credential.user_id, code) else None
 
 
-def code_subject(email: str) -> str:
-    """The throttle count of second-factor failures alone (see :func:`verify`)."""
-    return f"mfa:{email}"
+def _refuse_code(user_id: uuid.UUID, email: str, action: str, *, counted: str) -> NoReturn:
+    """Roll back and answer 401; the wrong code counts toward both throttle counts.
 
-
-def _refuse_code(user_id: uuid.UUID, email: str, action: str) -> NoReturn:
+    ``counted`` is the count whose reservation already holds this attempt.
+    """
     db.session.rollback()
-    throttle.record_failure(email)  # the account's count, shared with wrong passwords
-    throttle.record_failure(code_subject(email))
+    other = throttle.ACCOUNT if counted == throttle.CODES else throttle.CODES
+    throttle.record_failure(email, other)
     events.record("mfa_code_rejected", user_id=user_id, action=action)
     raise InvalidMfaCode()
 
@@ -302,21 +301,20 @@ def disable(user_id: str, session_id: str, password: str, code: str) -> None:
     """
     user = get_active_user(user_id)
     email, uid, password_hash = user.email, user.id, user.password_hash
-    throttle.check(email)
     credential = _enabled_credential(uid)
+    throttle.reserve(email)
     if password_hash is None or not verify_password(password_hash, normalize_password(password)):
         db.session.rollback()
-        throttle.record_failure(email)
         events.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
         raise AuthenticationFailed("The password is incorrect.")
     if _spend_code(credential, code) is None:
-        _refuse_code(uid, email, "disable")
+        _refuse_code(uid, email, "disable", counted=throttle.ACCOUNT)
     db.session.execute(delete(BackupCode).where(BackupCode.user_id == uid))
     db.session.execute(delete(MfaChallengeRecord).where(MfaChallengeRecord.user_id == uid))
     db.session.execute(delete(TwoFactorCredential).where(TwoFactorCredential.user_id == uid))
     security_notice(uid, "two_factor_disabled")
     revoked = revoke_other_sessions(uid, session_id, "two_factor_disabled")  # commits it all
-    throttle.reset(email)
+    throttle.succeeded(email)
     events.record("two_factor_disabled", user_id=uid, sessions_revoked=revoked)
 
 
@@ -330,13 +328,13 @@ def regenerate_backup_codes(user_id: str, code: str) -> list[str]:
     """
     user = get_active_user(user_id)
     email, uid = user.email, user.id
-    throttle.check(email)
     credential = _enabled_credential(uid)
+    throttle.reserve(email)
     if _spend_code(credential, code) is None:
-        _refuse_code(uid, email, "backup_codes")
+        _refuse_code(uid, email, "backup_codes", counted=throttle.ACCOUNT)
     codes = _replace_backup_codes(uid)
     db.session.commit()
-    throttle.reset(email)
+    throttle.succeeded(email)
     events.record("backup_codes_regenerated", user_id=uid)
     return codes
 
@@ -392,9 +390,6 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     claims = mfa_token.decode(token)
     user = get_active_user(str(claims["sub"]))
     email, uid = user.email, user.id
-    # Only code failures can stop this step: wrong passwords sent by someone else must not lock
-    # the owner out of every sign-in path (magic links and OAuth end here too).
-    throttle.check(code_subject(email))
     credential = _credential(uid)
     if credential is None or not credential.is_enabled:
         db.session.rollback()
@@ -403,13 +398,20 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     if first_factor is None:
         db.session.rollback()
         raise TokenInvalid()
+    # Only code failures can stop this step: wrong passwords sent by someone else must not lock
+    # the owner out of every sign-in path (magic links and OAuth end here too). A refusal
+    # rolls back, so the challenge stays unspent.
+    try:
+        throttle.reserve(email, throttle.CODES)
+    except RateLimited:
+        db.session.rollback()
+        raise
     method = _spend_code(credential, code)
     if method is None:
-        _refuse_code(uid, email, "sign_in")
+        _refuse_code(uid, email, "sign_in", counted=throttle.CODES)
     amr = [*first_factor, *(["otp"] if "otp" not in first_factor else [])]
     pair = start_session(user, client, amr=amr)  # commits challenge, code and session together
-    throttle.reset(email)
-    throttle.reset(code_subject(email))
+    throttle.succeeded(email, throttle.ACCOUNT, throttle.CODES)
     events.record("mfa_succeeded", user_id=uid, method=method)
     return pair
 

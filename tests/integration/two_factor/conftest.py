@@ -116,21 +116,3 @@ def tfa(client: FlaskClient, auth: AuthActions, clock: Any) -> TwoFactor:
 def assert_error(response: Any, status: int, code: str) -> None:
     assert response.status_code == status, response.json
     assert response.json["error"]["code"] == code, response.json
-
-
-@pytest.fixture
-def make_other_app(app: Any, signing_key_pem: str) -> Iterator[Any]:
-    """Build apps with other settings on the same database and Redis; disposed afterwards."""
-    from auth_microservice_app.extensions import db
-    from tests.conftest import make_app
-
-    built: list[Any] = []
-
-    def build(**overrides: Any) -> Any:
-        built.append(make_app(signing_key_pem, **overrides))
-        return built[-1]
-
-    yield build
-    for other in built:
-        with other.app_context():
-            db.engine.dispose()

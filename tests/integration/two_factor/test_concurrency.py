@@ -6,7 +6,6 @@ released together by a barrier and race to spend the same thing.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from auth_microservice_app.extensions import db
+from tests.concurrency import race
 from tests.conftest import AuthActions
 
 from .conftest import BASE, TwoFactor
@@ -30,24 +30,6 @@ def flow(make_other_app, clock) -> TwoFactor:
     flow = TwoFactor(client, AuthActions(client), clock)
     flow.app = client.application  # type: ignore[attr-defined]
     return flow
-
-
-def race(app: Any, requests: list[Callable[[Any], Any]]) -> list[Any]:
-    barrier = threading.Barrier(len(requests))
-    results: list[Any] = [None] * len(requests)
-
-    def run(index: int) -> None:
-        client = app.test_client()
-        barrier.wait()
-        results[index] = requests[index](client)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert all(not thread.is_alive() for thread in threads)
-    return results
 
 
 def outcome(responses: list[Any]) -> Counter:
