@@ -181,6 +181,10 @@ class BaseConfig:
         self.SENDGRID_API_KEY = env.secret("SENDGRID_API_KEY")
         self.SENDGRID_API_HOST = env.text("SENDGRID_API_HOST", "https://api.sendgrid.com")
         self.EMAIL_VERIFICATION_TOKEN_TTL = env.integer("EMAIL_VERIFICATION_TOKEN_TTL", 48 * 3600)
+        # An account nobody has proven the address of expires (0: never); see auth/ownership.py
+        self.UNVERIFIED_ACCOUNT_TTL = env.integer(
+            "UNVERIFIED_ACCOUNT_TTL", self.EMAIL_VERIFICATION_TOKEN_TTL
+        )
         self.PASSWORD_RESET_TOKEN_TTL = env.integer("PASSWORD_RESET_TOKEN_TTL", 3600)
         self.MAGIC_LINK_TOKEN_TTL = env.integer("MAGIC_LINK_TOKEN_TTL", 15 * 60)
         self.CELERY_BROKER_TIMEOUT = env.number("CELERY_BROKER_TIMEOUT", 1.0)

@@ -16,7 +16,7 @@ import pytest
 import redis as redis_lib
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, make_url, select, text
 
 from auth_microservice_app import create_app
 from auth_microservice_app.auth import throttle
@@ -165,9 +165,23 @@ class AuthActions:
         assert response.status_code == 200, response.json
         return dict(response.json)
 
-    def signup_and_login(self, email: str = "alice@example.com") -> dict[str, Any]:
+    def signup_and_login(
+        self, email: str = "alice@example.com", *, verified: bool = False
+    ) -> dict[str, Any]:
         self.register(email)
+        if verified:
+            self.mark_verified(email)
         return self.login(email)
+
+    def mark_verified(self, email: str = "alice@example.com") -> None:
+        """What following the verification link does (tests of that link are in email/)."""
+        from auth_microservice_app.models import User
+        from auth_microservice_app.models.base import utcnow
+
+        with self.client.application.app_context():
+            user = db.session.execute(select(User).where(User.email == email)).scalar_one()
+            user.email_verified_at = utcnow()
+            db.session.commit()
 
     @staticmethod
     def bearer(token: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import User
 from ..models.base import utcnow
 from ..utils.security import hash_password, verify_password
-from . import email_tokens, events, outbox, services, throttle
+from . import email_tokens, events, outbox, ownership, revocation, services, throttle
 from .notifications import security_notice
 from .validators import normalize_password
 
@@ -73,11 +73,14 @@ def reset_password(token: str, password: str) -> None:
     user = _active_user(email_tokens.peek(token, email_tokens.RESET_PASSWORD))
     normalized = services.validate_new_password(password, user.email)
     email_tokens.consume(token, email_tokens.RESET_PASSWORD)
+    # Whoever read the reset mail controls the address: it is verified now, and if it was
+    # not, nothing the registrant attached survives (see ownership.claim).
+    claimed = ownership.claim(user, proof="password_reset")
     user.password_hash = hash_password(normalized)
-    # Whoever read the reset mail controls the address: it is verified now.
-    user.email_verified_at = user.email_verified_at or utcnow()
+    ownership.void_links(user.id)  # a magic link sent before the reset must not sign in after
     _notify_password_change(user, "reset")
     services.revoke_other_sessions(user.id, None, "password_reset")  # commits
+    revocation.publish(sids=claimed)
     throttle.succeeded(user.email)
     events.record("password_reset", user_id=user.id)
 
@@ -100,6 +103,7 @@ def change_password(
     throttle.succeeded(user.email)
     normalized = services.validate_new_password(new, user.email)
     user.password_hash = hash_password(normalized)
+    ownership.void_links(user.id)
     _notify_password_change(user, "change")
     services.revoke_other_sessions(user.id, None, "password_changed")  # commits
     events.record("password_changed", user_id=user.id, session_id=session_id)
@@ -109,12 +113,16 @@ def change_password(
 def sign_in_with_magic_link(token: str, client: services.ClientInfo) -> services.SignInResult:
     """Spend a magic link: the email is proven (and so verified); 2FA still applies.
 
+    The first proof of an unverified address hands the account over clean
+    (:func:`.ownership.claim`): the registrant's password, links, 2FA and sessions go.
+
     :raises InvalidLinkToken: unknown, used or expired token.
     :raises AccountDisabled: the account was disabled.
     """
     user = _active_user(email_tokens.consume(token, email_tokens.MAGIC_LINK))
-    user.email_verified_at = user.email_verified_at or utcnow()
+    claimed = ownership.claim(user, proof="magic_link")
     db.session.commit()
+    revocation.publish(sids=claimed)
     return services.sign_in(user, client, amr=["email"])
 
 

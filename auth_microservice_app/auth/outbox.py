@@ -25,7 +25,7 @@ from ..extensions import db
 from ..models import EmailOutbox, User
 from ..models.base import utcnow
 from ..utils import email as mail
-from . import email_tokens, events
+from . import email_tokens, events, ownership
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _link_message(user: User | None, purpose: str) -> mail.Message | None:
     """A message carrying a freshly minted link token, or None when nothing should be sent."""
     if user is None or not user.is_active:
         return None
-    if purpose == email_tokens.VERIFY_EMAIL and user.email_verified:
+    if purpose == email_tokens.VERIFY_EMAIL and (user.email_verified or ownership.is_expired(user)):
         return None
     template, action = LINKS[purpose]
     ttl = email_tokens.ttl(purpose)
@@ -113,7 +113,7 @@ def _link_message(user: User | None, purpose: str) -> mail.Message | None:
     return mail.render(
         template,
         user.email,
-        name=user.name,
+        name=_greeting_name(user),
         link=_link(action, token),
         valid_hours=ttl // 3600,
         valid_minutes=ttl // 60,
@@ -124,7 +124,14 @@ def _notice(payload: dict[str, Any]) -> mail.Message | None:
     user = db.session.get(User, uuid.UUID(payload["user_id"]))
     if user is None or payload["notice"] not in mail.TEMPLATES:
         return None
-    return mail.render(payload["notice"], user.email, name=user.name, **payload.get("context", {}))
+    context = payload.get("context", {})
+    return mail.render(payload["notice"], user.email, name=_greeting_name(user), **context)
+
+
+def _greeting_name(user: User) -> str | None:
+    """The name is whatever the registrant typed: it reaches a mailbox only once proven, or
+    anyone could mail their text to any address from us."""
+    return user.name if user.email_verified else None
 
 
 def _user(payload: dict[str, Any]) -> User | None:

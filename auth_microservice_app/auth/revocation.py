@@ -73,10 +73,11 @@ def _is_revoked_in_database(jti: str, sid: str) -> bool:
         session_id = uuid.UUID(sid)
     except ValueError:
         return True
-    revoked_at = db.session.execute(
+    row = db.session.execute(
         select(UserSession.revoked_at).where(UserSession.id == session_id)
-    ).scalar_one_or_none()
-    return revoked_at is not None
+    ).first()
+    # no row: the session went with its account, and a deleted account's tokens are void
+    return row is None or row.revoked_at is not None
 
 
 def record_token_revocation(jti: str, user_id: uuid.UUID, expires_at: datetime) -> None:

@@ -42,7 +42,7 @@ from ..utils.security import (
     new_token_id,
     verify_password,
 )
-from . import events, outbox, revocation, throttle
+from . import events, outbox, ownership, revocation, throttle
 from .notifications import security_notice
 from .validators import PolicyViolation, check_password_policy, normalize_password
 
@@ -198,7 +198,10 @@ def register_user(email: str, password: str, name: str | None) -> User:
     :raises EmailTaken: the email exists already, in any letter case.
     """
     normalized = validate_new_password(password, email)
-    if find_user_by_email(email) is not None:
+    existing = find_user_by_email(email)
+    # An unverified account past UNVERIFIED_ACCOUNT_TTL holds the address no longer.
+    if existing is not None and not ownership.take_over_expired(existing):
+        db.session.rollback()
         raise EmailTaken()
     user = User(
         id=uuid.uuid4(),
@@ -216,6 +219,7 @@ def register_user(email: str, password: str, name: str | None) -> User:
     except IntegrityError:  # a concurrent registration won the unique index
         db.session.rollback()
         raise EmailTaken() from None
+    revocation.publish(sids=ownership.pending_revocations())
     return user
 
 
@@ -235,7 +239,8 @@ def authenticate(email: str, password: str) -> User:
     Unknown email, wrong password and an account without a password answer alike and cost the
     same argon2 verification, so the answer reveals nothing about which accounts exist.
 
-    :raises AuthenticationFailed: for all three.
+    :raises AuthenticationFailed: for all three, and for an expired unverified account
+        (see :mod:`.ownership`).
     :raises RateLimited: the account is in a brute-force wait (see :mod:`.throttle`).
     :raises AccountDisabled: only after a correct password.
     :raises EmailNotVerified: when ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
@@ -244,7 +249,7 @@ def authenticate(email: str, password: str) -> User:
     candidate = normalize_password(password)
     # with its 2FA row: sign_in() asks for it next, and one query costs less than two
     user = find_user_by_email(email, joinedload(User.two_factor))
-    if user is None or user.password_hash is None:
+    if user is None or user.password_hash is None or ownership.is_expired(user):
         burn_password_check(candidate)
         events.record("login_failed", reason="invalid_credentials")
         raise AuthenticationFailed()

@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..auth import events
+from ..auth import events, ownership, revocation
 from ..auth import services as auth_services
 from ..auth.services import ClientInfo, MfaChallenge, SignInResult
 from ..auth.validators import normalize_email
@@ -362,35 +362,45 @@ def _resolve_user(identity: ProviderIdentity) -> User:
 
 
 def _link_by_email(user: User, identity: ProviderIdentity) -> User:
-    if not (identity.email_verified and user.email_verified):
+    """Link a new identity to the local account that has its email.
+
+    Only a provider that vouches for the address links; if the local address was not proven
+    yet, that vouching is its first proof, and the account is handed over clean first
+    (:func:`..auth.ownership.claim`): whatever its registrant attached goes.
+    """
+    if not identity.email_verified:
         events.record(
             "oauth_link_refused",
             user_id=user.id,
             provider=identity.provider,
-            provider_email_verified=identity.email_verified,
+            provider_email_verified=False,
             local_email_verified=user.email_verified,
         )
         raise OAuthLinkRefused()
     _ensure_active(user)
+    claimed = ownership.claim(user, proof=f"oauth:{identity.provider}")
     if _user_account(user.id, identity.provider) is not None:
         raise OAuthAlreadyLinked("This account already has another account of this provider.")
     account = _new_account(user, identity, signed_in=True)
     if user.name is None and identity.name:
         user.name = identity.name
     db.session.commit()
+    revocation.publish(sids=claimed)
     events.record("oauth_linked", user_id=user.id, provider=account.provider, via="verified_email")
     return user
 
 
 def _create_user(email: str, identity: ProviderIdentity) -> User:
-    now = utcnow()
+    if not identity.email_verified:
+        # An account holds its address: one the provider does not vouch for is nobody's yet.
+        raise OAuthEmailUnavailable()
     user = User(
         id=uuid.uuid4(),
         email=email,
         name=identity.name,
         password_hash=None,
         roles=["user"],
-        email_verified_at=now if identity.email_verified else None,
+        email_verified_at=utcnow(),
     )
     db.session.add(user)
     db.session.flush()

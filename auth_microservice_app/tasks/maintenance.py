@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from sqlalchemy import delete
 
+from ..auth import ownership
 from ..extensions import db
 from ..models import EmailOutbox, EmailToken, OAuthState, RevokedToken
 from ..models.base import utcnow
@@ -15,8 +16,10 @@ from ..models.base import utcnow
 @shared_task(name="auth.purge_expired")
 def purge_expired() -> dict[str, int]:
     """Delete rows nobody can use any more; returns how many of each went."""
+    expired_accounts = ownership.purge_expired_unverified()  # commits and publishes
     now = utcnow()
     removed = {
+        "unverified_accounts": expired_accounts,
         "email_tokens": db.session.execute(
             delete(EmailToken).where(EmailToken.expires_at < now - timedelta(days=1))
         ).rowcount,  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from flask.sansio.app import App
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..auth import events, throttle
+from ..auth import events, ownership, throttle
 from ..auth.notifications import security_notice
 from ..auth.services import (
     ClientInfo,
@@ -211,9 +211,11 @@ def begin_setup(user_id: str, *, qr_format: str = "png") -> TotpSetup:
     Setting up again before enabling replaces the pending secret (the old one stops working).
 
     :raises Conflict: 2FA is already enabled (disable it first), or a concurrent setup won.
+    :raises EmailNotVerified: the account's address is not proven (see :mod:`..auth.ownership`).
     :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
     """
     user = get_active_user(user_id)
+    ownership.require_verified(user, "set up two-factor authentication")
     email, uid = user.email, user.id
     secret = totp.new_secret()
     ciphertext = encryption_keys().encrypt(secret, associated_data=_associated_data(uid))
@@ -244,10 +246,13 @@ def enable(user_id: str, code: str) -> list[str]:
 
     :raises Conflict: no pending setup, or 2FA is already enabled.
     :raises InvalidMfaCode: the code does not match; 2FA stays off.
+    :raises EmailNotVerified: the account's address is not proven (see :mod:`..auth.ownership`).
     :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
     Side effects: queues the ``two_factor_enabled`` notice.
     """
-    uid = get_active_user(user_id).id
+    user = get_active_user(user_id)
+    ownership.require_verified(user, "turn on two-factor authentication")
+    uid = user.id
     credential = _credential(uid)
     if credential is None:
         db.session.rollback()

@@ -17,7 +17,7 @@ def refreshed_access_token(client, tokens) -> str:
 
 @pytest.mark.parametrize("path", ["/api/v1/2fa/setup", "/api/v1/2fa/enable"])
 def test_two_factor_enrolment_needs_a_fresh_token(auth, client, path):
-    tokens = auth.signup_and_login()
+    tokens = auth.signup_and_login(verified=True)
     stale = refreshed_access_token(client, tokens)
     response = client.post(
         path,

@@ -331,7 +331,8 @@ def test_native_expired_id_token_is_refused(apple_app, apple):
 
 def test_unverified_apple_email_is_not_trusted_as_verified(apple_app, apple):
     response = native(apple_app.test_client(), apple.id_token(email_verified="false"))
-    assert access_claims(response.json)["email_verified"] is False
+    assert response.status_code == 403  # and so it creates no account holding the address
+    assert response.json["error"]["code"] == "oauth_email_unverified"
 
 
 def test_discovery_and_jwks_are_cached(apple_app, apple, httpserver):

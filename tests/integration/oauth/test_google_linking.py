@@ -66,10 +66,16 @@ def test_local_email_in_another_letter_case_still_matches(google_flow: GoogleFlo
     assert access_claims(google_flow.sign_in("verified"))["sub"] == user_id
 
 
-def test_unverified_local_account_is_not_merged(google_flow: GoogleFlow, google_app):
-    register(google_flow.client, "vera@example.com", verified=False, app=google_app)
-    assert google_flow.client_redirect("verified") == {"error": "account_exists_unverified"}
-    assert linked_accounts(google_app) == []
+def test_unverified_local_account_is_claimed_not_merged(google_flow: GoogleFlow, google_app):
+    # The provider's vouching is the first proof of the mailbox: the account is handed over
+    # clean (its registrant's password goes; tests/integration/oauth/test_account_claim.py).
+    user_id = register(google_flow.client, "vera@example.com", verified=False, app=google_app)
+    pair = google_flow.sign_in("verified")
+    assert access_claims(pair)["sub"] == user_id
+    assert linked_accounts(google_app) == [("google", user_id)]
+    with google_app.app_context():
+        user = db.session.get(User, uuid.UUID(user_id))
+        assert user is not None and user.password_hash is None and user.email_verified
     assert users(google_app) == 1
 
 

@@ -80,7 +80,7 @@ class TwoFactor:
                 return secret
 
     def enroll(self, email: str = "alice@example.com") -> Enrolled:
-        tokens = self.auth.signup_and_login(email)
+        tokens = self.auth.signup_and_login(email, verified=True)
         secret = self.safe_secret(tokens["access_token"])
         response = self.post("/enable", tokens["access_token"], json={"code": self.now(secret)})
         assert response.status_code == 200, response.json

@@ -24,7 +24,7 @@ def test_every_endpoint_but_verify_needs_an_access_token(client):
 
 
 def test_setup_returns_a_160_bit_secret_and_an_otpauth_uri(tfa, auth):
-    tokens = auth.signup_and_login()
+    tokens = auth.signup_and_login(verified=True)
     response = tfa.post("/setup", tokens["access_token"])
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -44,14 +44,14 @@ def test_setup_returns_a_160_bit_secret_and_an_otpauth_uri(tfa, auth):
 
 def test_issuer_comes_from_configuration(make_other_app):
     client = make_other_app(TOTP_ISSUER="Example Corp").test_client()
-    tokens = AuthActions(client).signup_and_login()
+    tokens = AuthActions(client).signup_and_login(verified=True)
     response = client.post(BASE + "/setup", headers=AuthActions.bearer(tokens["access_token"]))
     assert "issuer=Example%20Corp" in response.json["otpauth_uri"]
     assert unquote(urlparse(response.json["otpauth_uri"]).path).startswith("/Example Corp:")
 
 
 def test_setup_is_pending_until_enabled(tfa, auth, client):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     tfa.setup(access)
     assert tfa.status(access) == {"enabled": False, "backup_codes_remaining": 0}
     assert client.get(ME, headers=auth.bearer(access)).json["user"]["two_factor_enabled"] is False
@@ -62,7 +62,7 @@ def test_setup_is_pending_until_enabled(tfa, auth, client):
 
 
 def test_setup_again_replaces_the_pending_secret(tfa, auth):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     old = tfa.setup(access)["secret"]
     new = tfa.setup(access)["secret"]
     assert old != new
@@ -79,14 +79,14 @@ def test_setup_when_enabled_is_a_conflict(tfa):
 
 
 def test_setup_with_an_unknown_qr_format_is_refused(tfa, auth):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     response = tfa.post("/setup?format=gif", access)
     assert_error(response, 422, "validation_error")
     assert "format" in response.json["error"]["details"]
 
 
 def test_enable_with_a_wrong_code_leaves_2fa_off(tfa, auth, client):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     secret = tfa.safe_secret(access)
     assert_error(tfa.post("/enable", access, json={"code": WRONG_CODE}), 401, "invalid_mfa_code")
     assert_error(tfa.post("/enable", access, json={"code": "abcd-efgh"}), 401, "invalid_mfa_code")
@@ -97,7 +97,7 @@ def test_enable_with_a_wrong_code_leaves_2fa_off(tfa, auth, client):
 
 
 def test_enable_without_setup_or_twice_is_a_conflict(tfa, auth):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     assert_error(tfa.post("/enable", access, json={"code": "123456"}), 409, "conflict")
     enrolled = tfa.enroll("bob@example.com")
     again = tfa.post(
@@ -162,7 +162,7 @@ def test_regenerating_backup_codes_needs_a_valid_code(tfa):
 
 
 def test_regenerating_backup_codes_without_2fa_is_a_conflict(tfa, auth):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     assert_error(tfa.post("/backup-codes", access, json={"code": "123456"}), 409, "conflict")
 
 
@@ -233,7 +233,7 @@ def test_disable_sends_the_two_factor_disabled_notice(tfa, caplog):
 
 
 def test_disable_when_not_enabled_is_a_conflict(tfa, auth):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     response = tfa.post("/disable", access, json={"password": PASSWORD, "code": "123456"})
     assert_error(response, 409, "conflict")
 
@@ -255,7 +255,7 @@ def test_after_disable_old_backup_codes_and_secret_are_gone_and_setup_starts_ove
 
 def test_totp_code_from_pyotp_default_settings_matches(tfa, auth):
     """An authenticator app uses SHA-1, 6 digits, 30 s: what pyotp does by default."""
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     setup = tfa.setup(access)
     parsed = pyotp.parse_uri(setup["otpauth_uri"])
     assert isinstance(parsed, pyotp.TOTP)

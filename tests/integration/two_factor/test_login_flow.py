@@ -23,7 +23,7 @@ def claims(token: str) -> dict:
 
 
 def test_setup_enable_login_verify_end_to_end(tfa, auth, client):
-    tokens = auth.signup_and_login()
+    tokens = auth.signup_and_login(verified=True)
     access = tokens["access_token"]
     assert tfa.status(access) == {"enabled": False, "backup_codes_remaining": 0}
     secret = tfa.setup(access)["secret"]
@@ -141,7 +141,7 @@ def test_a_totp_code_is_accepted_once(tfa):
 
 
 def test_the_code_used_to_enable_cannot_sign_in(tfa, auth):
-    tokens = auth.signup_and_login()
+    tokens = auth.signup_and_login(verified=True)
     secret = tfa.setup(tokens["access_token"])["secret"]
     code = pyotp.TOTP(secret).now()
     assert tfa.post("/enable", tokens["access_token"], json={"code": code}).status_code == 200
@@ -242,6 +242,6 @@ def test_disabled_account_cannot_finish_the_second_step(app, tfa):
 
 
 def test_users_without_2fa_still_get_tokens_from_login(auth):
-    tokens = auth.signup_and_login()
+    tokens = auth.signup_and_login(verified=True)
     assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert claims(tokens["access_token"])["amr"] == ["pwd"]

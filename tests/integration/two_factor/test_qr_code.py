@@ -81,7 +81,7 @@ def svg_modules(svg: bytes) -> list[list[bool]]:
 
 
 def setup(tfa, auth, query: str = "") -> dict:
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     response = tfa.post("/setup" + query, access)
     assert response.status_code == 200, response.json
     return dict(response.json)

@@ -70,7 +70,7 @@ def test_secret_is_stored_encrypted_and_decrypts_with_the_configured_key(
 
 
 def test_two_setups_encrypt_differently(app, tfa, auth):
-    access = auth.signup_and_login()["access_token"]
+    access = auth.signup_and_login(verified=True)["access_token"]
     tfa.setup(access)
     [(first,)] = rows(app, "SELECT secret_ciphertext FROM two_factor_credentials")
     tfa.setup(access)
