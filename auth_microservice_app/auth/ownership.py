@@ -76,9 +76,7 @@ def claim(user: User, *, proof: str) -> list[str]:
     user.password_hash = None
     for model in (OAuthAccount, BackupCode, MfaChallengeRecord, TwoFactorCredential):
         db.session.execute(
-            delete(model)
-            .where(model.user_id == uid)
-            .execution_options(synchronize_session=False)
+            delete(model).where(model.user_id == uid).execution_options(synchronize_session=False)
         )
     db.session.expire(user, ["two_factor"])
     void_links(uid)
