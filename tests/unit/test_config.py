@@ -21,7 +21,13 @@ PRODUCTION_ENV = {
     "TOTP_ENCRYPTION_KEYS": "k1:" + "a" * 44,
     "EMAIL_BACKEND": "sendgrid",
     "SENDGRID_API_KEY": "SG.test-key",
+    "METRICS_TOKEN": "m" * 32,
+    "CELERY_BROKER_URL": "amqps://app@broker:5671//",
+    "JWT_ISSUER": "https://auth.example.com",
+    "FRONTEND_URL": "https://app.example.com",
+    "CORS_ORIGINS": "https://app.example.com",
 }
+DEPLOYED = ["staging", "production"]
 
 
 @pytest.mark.parametrize(
@@ -56,9 +62,16 @@ def test_unknown_environment_is_refused():
 
 @pytest.mark.parametrize(
     "missing",
-    ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "JWT_PRIVATE_KEY", "TOTP_ENCRYPTION_KEYS"],
+    [
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWT_PRIVATE_KEY",
+        "TOTP_ENCRYPTION_KEYS",
+        "METRICS_TOKEN",
+    ],
 )
-@pytest.mark.parametrize("env_name", ["staging", "production"])
+@pytest.mark.parametrize("env_name", DEPLOYED)
 def test_production_refuses_to_start_without_each_secret(missing, env_name):
     environ = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     config = load_config(env_name, environ=environ)
