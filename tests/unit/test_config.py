@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from dotenv import dotenv_values
 
 from auth_microservice_app import config as config_module
 from auth_microservice_app.config import (
@@ -386,3 +389,15 @@ def test_the_escape_hatches_are_off_by_default(env_name):
     assert config.ALLOW_INSECURE_URLS is False
     assert config.SMTP_ALLOW_PLAINTEXT is False
     assert config.EMAIL_DELIVERY_IN_PROCESS is False
+
+
+def test_env_example_lists_the_production_switches_with_their_defaults():
+    example = dotenv_values(Path(__file__).resolve().parents[2] / ".env.example")
+    for name in ("ALLOW_INSECURE_URLS", "SMTP_ALLOW_PLAINTEXT", "EMAIL_DELIVERY_IN_PROCESS"):
+        assert example[name] == "false", name
+    # empty: each environment's own default applies (true in staging and production)
+    assert example["REQUIRE_EMAIL_VERIFICATION"] == ""
+    assert example["METRICS_TOKEN"] == ""
+    # copied to .env by scripts/setup.sh, it must still start development
+    environ = {name: value or "" for name, value in example.items()}
+    load_config(environ=environ).validate()
