@@ -2,17 +2,31 @@
 
 One class per environment, chosen by ``APP_ENV``. Every value has a documented default in
 `.env.example`; staging and production refuse to start when a secret is missing or still at
-its development default (:class:`ConfigError` names the variable).
+its development default, when a value is still a template placeholder, when a public URL is
+plain http or local, and when email would travel in clear text or inside the web process
+without saying so (:class:`ConfigError` names the variable and never shows a secret).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a marker, refused in production
 DEV_TOTP_KEY = "dev-insecure-totp-key-change-me"  # noqa: S105
+#: What the repository's templates put where a real value belongs (secret.yaml: CHANGE_ME,
+#: CHANGE_ME_USER, CHANGE_ME_PASSWORD, CHANGE_ME_HOST). Matched case-insensitively as a word
+#: of its own, so "CHANGE_ME_HOST" is one and "exchange_meter" is not.
+PLACEHOLDER = "CHANGE_ME"
+PLACEHOLDER_PATTERN = re.compile(rf"(?<![a-z0-9]){PLACEHOLDER}(?![a-z0-9])", re.IGNORECASE)
+#: Settings read through :meth:`Env.secret`, which may also come from ``NAME_FILE``.
+FILE_SETTINGS = frozenset(
+    {"SECRET_KEY", "JWT_PRIVATE_KEY", "TOTP_ENCRYPTION_KEYS", "METRICS_TOKEN"}
+)
 
 
 class ConfigError(RuntimeError):
@@ -79,6 +93,34 @@ class Env:
         return None
 
 
+def local_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a public URL of a deployment (plain http, localhost), or None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme.lower() != "https" or not host:
+        return "must be an https:// URL"
+    if is_local_host(host):
+        return "points at localhost"
+    return None
+
+
+def is_local_host(host: str) -> bool:
+    """localhost, *.localhost, a loopback address (127.0.0.0/8, ::1) or 0.0.0.0 / ::."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
 def sqlalchemy_url(url: str) -> str:
     """``postgresql://`` means psycopg2, our driver (SQLAlchemy 2.1 would pick psycopg 3)."""
     for prefix in ("postgresql://", "postgres://"):
@@ -100,6 +142,7 @@ class BaseConfig:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = Env(os.environ if environ is None else environ)
+        deployed = bool(self.REQUIRED_SETTINGS)
         self.APP_ENV = self.ENV_NAME
         self.HOST = env.text("HOST", "127.0.0.1")
         self.PORT = env.integer("PORT", 5000)
@@ -129,6 +172,9 @@ class BaseConfig:
         self.REDIS_RETRY_INTERVAL = env.number("REDIS_RETRY_INTERVAL", 2.0)
         self.CELERY_BROKER_URL = env.optional("CELERY_BROKER_URL")
         self.CELERY_RESULT_BACKEND = env.optional("CELERY_RESULT_BACKEND")
+        # Staging/production without a broker deliver emails inside the web process only when
+        # this says that is intended (development and testing do so silently).
+        self.EMAIL_DELIVERY_IN_PROCESS = env.flag("EMAIL_DELIVERY_IN_PROCESS", False)
 
         # Tokens
         self.JWT_ALGORITHM = env.text("JWT_ALGORITHM", "RS256")
@@ -153,12 +199,14 @@ class BaseConfig:
         self.PASSWORD_MAX_LENGTH = env.integer("PASSWORD_MAX_LENGTH", 128)
         self.PASSWORD_BREACH_CHECK_URL = env.optional("PASSWORD_BREACH_CHECK_URL")
         self.PASSWORD_BREACH_CHECK_TIMEOUT = env.number("PASSWORD_BREACH_CHECK_TIMEOUT", 1.5)
-        self.REQUIRE_EMAIL_VERIFICATION = env.flag("REQUIRE_EMAIL_VERIFICATION", False)
+        self.REQUIRE_EMAIL_VERIFICATION = env.flag("REQUIRE_EMAIL_VERIFICATION", deployed)
 
         # Web
         self.FRONTEND_URL = env.text("FRONTEND_URL", "http://localhost:3000")
         self.CORS_ORIGINS = env.items("CORS_ORIGINS", "http://localhost:3000")
         self.CORS_MAX_AGE = env.integer("CORS_MAX_AGE", 600)
+        # Lets staging/production run with http:// or localhost URLs: local trials only.
+        self.ALLOW_INSECURE_URLS = env.flag("ALLOW_INSECURE_URLS", False)
         secure = self.ENV_NAME in {"staging", "production"}
         self.FORCE_HTTPS = env.flag("FORCE_HTTPS", secure)
         self.HSTS_ENABLED = env.flag("HSTS_ENABLED", secure)
@@ -176,6 +224,8 @@ class BaseConfig:
         self.SMTP_HOST = env.text("SMTP_HOST", "localhost")
         self.SMTP_PORT = env.integer("SMTP_PORT", 587)
         self.SMTP_SECURITY = env.text("SMTP_SECURITY", "starttls")  # starttls | ssl | none
+        # Lets staging/production send through SMTP without TLS (SMTP_SECURITY=none).
+        self.SMTP_ALLOW_PLAINTEXT = env.flag("SMTP_ALLOW_PLAINTEXT", False)
         self.SMTP_USERNAME = env.optional("SMTP_USERNAME")
         self.SMTP_PASSWORD = env.secret("SMTP_PASSWORD")
         self.SENDGRID_API_KEY = env.secret("SENDGRID_API_KEY")
@@ -265,20 +315,10 @@ class BaseConfig:
     def validate(self) -> None:
         """Refuse settings that are unsafe in this environment.
 
-        :raises ConfigError: naming the first offending variable.
+        :raises ConfigError: naming the first offending variable (never its value).
         """
-        defaults = {"SECRET_KEY": DEV_SECRET_KEY, "TOTP_ENCRYPTION_KEYS": DEV_TOTP_KEY}
-        for name in self.REQUIRED_SETTINGS:
-            value = getattr(self, name, None)
-            if name == "JWT_PRIVATE_KEY" and self.JWT_KEYS_DIR:
-                continue
-            if not value:
-                raise ConfigError(
-                    f"{name} must be set in {self.ENV_NAME} "
-                    f"(environment variable {name}{'_FILE' if name.endswith('KEY') else ''})"
-                )
-            if defaults.get(name) == value:
-                raise ConfigError(f"{name} is left at its development default in {self.ENV_NAME}")
+        self._validate_required()
+        self._validate_placeholders()
         self._validate_email()
         self._validate_two_factor()
         self._validate_oauth()
@@ -288,6 +328,66 @@ class BaseConfig:
             )
         if self.JWT_ALGORITHM not in {"RS256", "ES256", "EdDSA"}:
             raise ConfigError("JWT_ALGORITHM must be one of RS256, ES256, EdDSA")
+        self._validate_public_urls()
+        self._validate_broker()
+
+    def _validate_required(self) -> None:
+        defaults = {"SECRET_KEY": DEV_SECRET_KEY, "TOTP_ENCRYPTION_KEYS": DEV_TOTP_KEY}
+        for name in self.REQUIRED_SETTINGS:
+            value = getattr(self, name, None)
+            if name == "JWT_PRIVATE_KEY" and self.JWT_KEYS_DIR:
+                continue
+            if not value:
+                source = f"{name} or {name}_FILE" if name in FILE_SETTINGS else name
+                raise ConfigError(
+                    f"{name} must be set in {self.ENV_NAME} (environment variable {source})"
+                )
+            if defaults.get(name) == value:
+                raise ConfigError(f"{name} is left at its development default in {self.ENV_NAME}")
+
+    def _validate_placeholders(self) -> None:
+        """Staging/production: no setting may still hold a template's CHANGE_ME."""
+        if not self.REQUIRED_SETTINGS:
+            return
+        for name, value in vars(self).items():
+            values = value if isinstance(value, list | tuple) else [value]
+            if name.isupper() and any(
+                isinstance(item, str) and PLACEHOLDER_PATTERN.search(item) for item in values
+            ):
+                # the value may be a secret with a real part around the marker: never shown
+                raise ConfigError(
+                    f"{name} still holds the template placeholder {PLACEHOLDER} in "
+                    f"{self.ENV_NAME}: replace it with the real value"
+                )
+
+    def _validate_public_urls(self) -> None:
+        """Staging/production: the issuer, the email links and CORS origins are public https."""
+        if not self.REQUIRED_SETTINGS or self.ALLOW_INSECURE_URLS:
+            return
+        urls = [("JWT_ISSUER", self.JWT_ISSUER), ("FRONTEND_URL", self.FRONTEND_URL)]
+        count = len(self.CORS_ORIGINS)
+        urls += [
+            (f"CORS_ORIGINS (entry {index} of {count})", origin)
+            for index, origin in enumerate(self.CORS_ORIGINS, start=1)
+        ]
+        for where, url in urls:
+            problem = local_url_problem(url)
+            if problem:
+                raise ConfigError(
+                    f"{where} {problem} in {self.ENV_NAME} (ALLOW_INSECURE_URLS=true allows "
+                    "http:// and localhost URLs, for a local production-like trial only)"
+                )
+
+    def _validate_broker(self) -> None:
+        """Staging/production: emails go through a broker unless in-process is a decision."""
+        if self.REQUIRED_SETTINGS and not (
+            self.CELERY_BROKER_URL or self.EMAIL_DELIVERY_IN_PROCESS
+        ):
+            raise ConfigError(
+                f"CELERY_BROKER_URL must be set in {self.ENV_NAME}: without a broker emails "
+                "are sent inside the web process; set EMAIL_DELIVERY_IN_PROCESS=true if that "
+                "is intended"
+            )
 
     def _validate_email(self) -> None:
         backends = {"console", "file", "smtp", "sendgrid"}
@@ -300,6 +400,17 @@ class BaseConfig:
             raise ConfigError("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
         if self.SMTP_SECURITY not in {"starttls", "ssl", "none"}:
             raise ConfigError("SMTP_SECURITY must be starttls, ssl or none")
+        if (
+            self.REQUIRED_SETTINGS
+            and self.EMAIL_BACKEND == "smtp"
+            and self.SMTP_SECURITY == "none"
+            and not self.SMTP_ALLOW_PLAINTEXT
+        ):
+            # the password and every link token would cross the network in clear text
+            raise ConfigError(
+                f"SMTP_SECURITY=none sends mail unencrypted: use starttls or ssl in "
+                f"{self.ENV_NAME}, or set SMTP_ALLOW_PLAINTEXT=true if that is intended"
+            )
 
     def _validate_two_factor(self) -> None:
         if "TOTP_ENCRYPTION_KEYS" in self.REQUIRED_SETTINGS:
@@ -354,6 +465,7 @@ class StagingConfig(BaseConfig):
         "REDIS_URL",
         "JWT_PRIVATE_KEY",
         "TOTP_ENCRYPTION_KEYS",
+        "METRICS_TOKEN",
     )
 
 

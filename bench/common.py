@@ -39,6 +39,7 @@ DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}"
 REDIS_DB = 14  # never 15: the test suite flushes it
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 ISSUER = "https://auth.bench.local"
+FRONTEND_URL = "https://app.bench.local"
 # Every request carries it: production runs Talisman with force_https behind a TLS proxy.
 FORWARDED_PROTO = {"X-Forwarded-Proto": "https"}
 # wrk and the seeded sessions carry the same agent: logins come from a known device (no
@@ -143,6 +144,10 @@ def production_env(settings: Settings, workdir: Path, port: int) -> dict[str, st
             "JWT_ALGORITHM": settings.jwt_alg,
             "JWT_PRIVATE_KEY_FILE": str(key_file),
             "JWT_ISSUER": ISSUER,
+            # production refuses http:// and localhost public URLs and an open /metrics
+            "FRONTEND_URL": FRONTEND_URL,
+            "CORS_ORIGINS": FRONTEND_URL,
+            "METRICS_TOKEN": secrets.token_urlsafe(32),
             "DATABASE_URL": DATABASE_URL,
             "REDIS_URL": REDIS_URL,
             "ARGON2_TIME_COST": str(t),

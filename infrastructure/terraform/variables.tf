@@ -221,13 +221,24 @@ variable "totp_encryption_keys" {
     condition     = length(var.totp_encryption_keys) >= 44
     error_message = "totp_encryption_keys must hold at least one 44-character Fernet key."
   }
+
+  # The service refuses to start while a setting still holds the templates' placeholder.
+  validation {
+    condition     = !can(regex("(^|[^a-z0-9])change_me([^a-z0-9]|$)", lower(var.totp_encryption_keys)))
+    error_message = "totp_encryption_keys still holds the CHANGE_ME placeholder."
+  }
 }
 
 variable "celery_broker_url" {
   type        = string
-  description = "Celery broker URL (e.g. amqps:// of an Amazon MQ RabbitMQ broker). Empty uses database 1 of the ElastiCache Redis."
+  description = "Celery broker URL (e.g. amqps:// of an Amazon MQ RabbitMQ broker). Empty uses database 1 of the ElastiCache Redis, so the Secret always carries a broker (staging and production refuse to start without one)."
   sensitive   = true
   default     = ""
+
+  validation {
+    condition     = !can(regex("(^|[^a-z0-9])change_me([^a-z0-9]|$)", lower(var.celery_broker_url)))
+    error_message = "celery_broker_url still holds the CHANGE_ME placeholder."
+  }
 }
 
 variable "optional_app_secrets" {
@@ -242,5 +253,10 @@ variable "optional_app_secrets" {
       contains(["SENDGRID_API_KEY", "SMTP_PASSWORD", "GOOGLE_CLIENT_SECRET", "GITHUB_CLIENT_SECRET", "APPLE_PRIVATE_KEY"], key)
     ])
     error_message = "optional_app_secrets keys must be among SENDGRID_API_KEY, SMTP_PASSWORD, GOOGLE_CLIENT_SECRET, GITHUB_CLIENT_SECRET, APPLE_PRIVATE_KEY."
+  }
+
+  validation {
+    condition     = alltrue([for value in values(var.optional_app_secrets) : !can(regex("(^|[^a-z0-9])change_me([^a-z0-9]|$)", lower(value)))])
+    error_message = "optional_app_secrets holds a CHANGE_ME placeholder: set the real value or leave the key out."
   }
 }

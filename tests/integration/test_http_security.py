@@ -108,6 +108,12 @@ def production_client(app, signing_key_pem):
         TOTP_ENCRYPTION_KEYS="k1:" + "a" * 44,
         RATELIMIT_ENABLED=False,
         EMAIL_BACKEND="file",
+        METRICS_TOKEN="metrics-token-for-the-test",
+        JWT_ISSUER="https://auth.test",
+        FRONTEND_URL="https://app.test",
+        CORS_ORIGINS=["https://app.test"],
+        # no broker in this test: emails would be sent from the web process, on purpose
+        EMAIL_DELIVERY_IN_PROCESS=True,
     )
     return production.test_client()
 

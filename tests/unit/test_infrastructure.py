@@ -7,6 +7,7 @@ without updating the probes fails here rather than in a cluster.
 
 from __future__ import annotations
 
+import base64
 import importlib
 import re
 from pathlib import Path
@@ -16,6 +17,14 @@ import pytest
 from flask import Flask
 
 from auth_microservice_app import create_app
+from auth_microservice_app.config import (
+    PLACEHOLDER,
+    PLACEHOLDER_PATTERN,
+    ConfigError,
+    ProductionConfig,
+    StagingConfig,
+    load_config,
+)
 
 # PyYAML ships no type information and the project carries no stubs for it: import it
 # untyped, so mypy stays clean whether or not stubs are added later.
@@ -25,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "infrastructure" / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+TERRAFORM_DIR = ROOT / "infrastructure" / "terraform"
 APP_UID = 10001
 TMP = "/tmp"  # noqa: S108 - the path mounted in the pods, not a file this test creates
-PLACEHOLDER = "CHANGE_ME"
 
 
 def load_manifests() -> list[dict[str, Any]]:
@@ -240,6 +249,8 @@ def test_secret_template_holds_only_placeholders() -> None:
         for key, value in secret["stringData"].items():
             where = f"{secret['metadata']['name']}.{key}"
             assert PLACEHOLDER in value, f"{where} is not a {PLACEHOLDER} placeholder"
+            # the marker the application refuses at start-up, so a forgotten one stops the pods
+            assert PLACEHOLDER_PATTERN.search(value), f"{where}: the app would not notice it"
             assert "BEGIN" not in value and "PRIVATE KEY" not in value, f"{where} holds a key"
             # Nothing that looks like a generated secret (hex, base64, random alphanumerics:
             # a long run of letters mixed with digits) once the placeholders are removed.
@@ -266,6 +277,79 @@ def test_no_secret_in_the_configmap() -> None:
         "METRICS_TOKEN",
     }
     assert not secret_names & config.keys()
+
+
+# --- the deployed configuration starts -------------------------------------------------
+
+
+def kubernetes_environment(jwt_key_file: Path, *, replace_placeholders: bool) -> dict[str, str]:
+    """What envFrom gives the pods: the ConfigMap, then auth-service-secrets (which wins)."""
+    environ = dict(by_kind_and_name("ConfigMap", "auth-service-config")["data"])
+    secrets = by_kind_and_name("Secret", "auth-service-secrets")["stringData"]
+    for key, value in secrets.items():
+        if replace_placeholders:
+            value = re.sub(PLACEHOLDER + r"\w*", "operator-value", value)
+        environ[key] = value
+    if replace_placeholders:
+        fernet_key = base64.urlsafe_b64encode(b"k" * 32).decode()
+        environ["TOTP_ENCRYPTION_KEYS"] = f"k1:{fernet_key}"
+    # the Secret auth-service-jwt, mounted where JWT_PRIVATE_KEY_FILE points in the pods
+    assert environ["JWT_PRIVATE_KEY_FILE"].startswith("/etc/auth-service/jwt/")
+    environ["JWT_PRIVATE_KEY_FILE"] = str(jwt_key_file)
+    return environ
+
+
+@pytest.fixture
+def jwt_key_file(tmp_path: Path, signing_key_pem: str) -> Path:
+    path = tmp_path / "private-key.pem"
+    path.write_text(signing_key_pem)
+    return path
+
+
+def test_kubernetes_configuration_starts_production_once_the_secrets_are_filled_in(
+    jwt_key_file: Path,
+) -> None:
+    environ = kubernetes_environment(jwt_key_file, replace_placeholders=True)
+    config = load_config(environ=environ)
+    assert type(config) is ProductionConfig
+    config.validate()  # METRICS_TOKEN, a broker and https public URLs are all there
+    assert config.METRICS_TOKEN and config.CELERY_BROKER_URL
+    assert config.REQUIRE_EMAIL_VERIFICATION is True
+    assert not (config.ALLOW_INSECURE_URLS or config.EMAIL_DELIVERY_IN_PROCESS)
+    assert not config.SMTP_ALLOW_PLAINTEXT
+
+
+@pytest.mark.parametrize("env_name", ["staging", "production"])
+def test_kubernetes_secret_template_as_shipped_is_refused(
+    jwt_key_file: Path, env_name: str
+) -> None:
+    environ = kubernetes_environment(jwt_key_file, replace_placeholders=False)
+    environ["APP_ENV"] = env_name
+    config = load_config(environ=environ)
+    assert isinstance(config, StagingConfig)
+    with pytest.raises(ConfigError, match=r"^[A-Z][A-Z0-9_]* still holds the template"):
+        config.validate()
+
+
+def test_configmap_sets_none_of_the_escape_hatches() -> None:
+    config = by_kind_and_name("ConfigMap", "auth-service-config")["data"]
+    assert not {"ALLOW_INSECURE_URLS", "SMTP_ALLOW_PLAINTEXT"} & config.keys()
+    secrets = by_kind_and_name("Secret", "auth-service-secrets")["stringData"]
+    assert "CELERY_BROKER_URL" in secrets or config.get("EMAIL_DELIVERY_IN_PROCESS") == "true"
+
+
+def test_terraform_secret_carries_what_production_requires() -> None:
+    """modules/app writes every required setting (the JWT key is its own Secret) and a broker."""
+    text = (TERRAFORM_DIR / "modules" / "app" / "main.tf").read_text(encoding="utf-8")
+    secret = text.split('resource "kubernetes_secret_v1" "app"', 1)[1].split("\nresource ", 1)[0]
+    needed = set(ProductionConfig.REQUIRED_SETTINGS) - {"JWT_PRIVATE_KEY"} | {"CELERY_BROKER_URL"}
+    for name in sorted(needed):
+        assert re.search(rf"^\s*{name}\s*=\s*var\.\w+", secret, re.MULTILINE), name
+    root = (TERRAFORM_DIR / "main.tf").read_text(encoding="utf-8")
+    # an empty celery_broker_url falls back to the ElastiCache Redis: never an empty broker
+    broker = re.search(r"^\s*celery_broker_url\s*=\s*(.+)$", root, re.MULTILINE)
+    assert broker and 'var.celery_broker_url != ""' in broker.group(1)
+    assert "redis_base_url" in broker.group(1)
 
 
 # --- docker compose ---------------------------------------------------------------------
@@ -309,3 +393,13 @@ def test_compose_migrate_runs_the_upgrade_once(compose: dict[str, Any]) -> None:
     migrate = compose["services"]["migrate"]
     assert migrate["command"][-2:] == ["db", "upgrade"]
     assert migrate.get("restart", "no") == "no"
+
+
+@pytest.mark.parametrize("service", ["migrate", "api", "worker", "beat"])
+def test_compose_app_environment_passes_the_start_up_checks(
+    compose: dict[str, Any], service: str
+) -> None:
+    environment = {k: str(v) for k, v in compose["services"][service]["environment"].items()}
+    config = load_config(environ=environment)
+    assert environment["APP_ENV"] == config.APP_ENV
+    config.validate()
