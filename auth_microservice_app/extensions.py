@@ -40,7 +40,8 @@ def celery_init_app(app: Flask) -> Celery:
     """A Celery app bound to ``app``: tasks run inside its application context.
 
     Without ``CELERY_BROKER_URL`` tasks run in-process (``task_always_eager``): the embedded
-    default needs no broker.
+    default needs no broker. Emails then go through the outbox's delivery thread
+    (:class:`.auth.outbox.LocalDelivery`), never inside the request that asked for them.
     """
     flask_app = app
 

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, make_url, select, text
 
 from auth_microservice_app import create_app
 from auth_microservice_app.auth import throttle
+from auth_microservice_app.auth.outbox import LOCAL_DELIVERY
 from auth_microservice_app.extensions import db
 from auth_microservice_app.utils.keys import generate_private_key, private_key_pem
 from auth_microservice_app.utils.redis_client import BLOCKLIST_WARM_KEY
@@ -93,6 +94,7 @@ def redis_client() -> redis_lib.Redis:
 
 def reset_state(application: Flask, redis_client: redis_lib.Redis) -> None:
     assert application.testing, "refusing to wipe a non-testing database"
+    LOCAL_DELIVERY.join()  # mail of the last test is delivered before its rows go
     with application.app_context():
         db.session.remove()
         with db.engine.begin() as connection:
@@ -200,10 +202,12 @@ class Mailbox:
         self.directory = directory
 
     def messages(self) -> list[Any]:
+        """Every message delivered so far (after the in-process delivery thread is idle)."""
         import email
         from email import policy
         from pathlib import Path
 
+        LOCAL_DELIVERY.join()
         files = sorted(Path(self.directory).glob("*.eml"))
         return [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
 

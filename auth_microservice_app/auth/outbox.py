@@ -12,7 +12,10 @@ web request exactly what requests for known ones cost (one row, one publish).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -52,13 +55,21 @@ _QUEUED = "outbox_queued"
 
 
 def dispatch_committed() -> None:
-    """Publish a delivery task for each row this session added and committed.
+    """Hand each row this session added and committed to a worker.
 
-    A broker outage loses nothing: the row stays pending and the drain delivers it later.
-    Rows of a rolled-back transaction do not exist, and deliver() finds nothing to do.
+    With a broker, a Celery task each; without one, the in-process delivery thread
+    (:class:`LocalDelivery`). Either way the request only hands over: it never builds or sends
+    the message itself, so an address with an account and one without take the same path and
+    the same time. A broker outage loses nothing: the row stays pending and the drain delivers
+    it later. Rows of a rolled-back transaction do not exist, and deliver() finds nothing to do.
     """
     queued = db.session.info.pop(_QUEUED, [])
     if not queued:
+        return
+    if not current_app.config.get("CELERY_BROKER_URL"):
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        for outbox_id in queued:
+            LOCAL_DELIVERY.submit(app, outbox_id)
         return
     task = current_app.extensions["celery"].tasks["auth.deliver_email"]
     for outbox_id in queued:
@@ -69,6 +80,71 @@ def dispatch_committed() -> None:
                 "broker unavailable; email kept in the outbox",
                 extra={"error_type": type(exc).__name__},
             )
+
+
+class LocalDelivery:
+    """Without a broker: one daemon thread per process delivers outbox rows after the request.
+
+    Each row runs the ``auth.deliver_email`` task in place (its retries included), in an
+    application context of the app that queued it. When idle for ``EMAIL_OUTBOX_DRAIN_AGE``
+    seconds it drains what a crash or restart left pending, the work Celery beat does when a
+    broker exists. Started on first use, so every gunicorn worker gets its own after the fork.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Flask, uuid.UUID | None]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._apps: weakref.WeakValueDictionary[int, Flask] = weakref.WeakValueDictionary()
+
+    def submit(self, app: Flask, outbox_id: uuid.UUID | None) -> None:
+        """Queue one row (None: drain the app's pending rows) and return at once."""
+        with self._lock:
+            self._apps[id(app)] = app
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="email-delivery", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((app, outbox_id))
+
+    def join(self) -> None:
+        """Wait until everything queued so far has been handled (tests, orderly shutdown)."""
+        self._queue.join()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                app, outbox_id = self._queue.get(timeout=self._idle_seconds())
+            except queue.Empty:
+                for app in list(self._apps.values()):
+                    self._queue.put((app, None))
+                continue
+            try:
+                self._handle(app, outbox_id)
+            finally:
+                self._queue.task_done()
+
+    def _idle_seconds(self) -> float:
+        ages = [int(app.config["EMAIL_OUTBOX_DRAIN_AGE"]) for app in self._apps.values()]
+        return float(max(min(ages, default=60), 1))
+
+    @staticmethod
+    def _handle(app: Flask, outbox_id: uuid.UUID | None) -> None:
+        with app.app_context():
+            try:
+                if outbox_id is None:
+                    drain()
+                else:
+                    task = app.extensions["celery"].tasks["auth.deliver_email"]
+                    task.apply(args=[str(outbox_id)])
+            except Exception:  # the row stays pending; the next drain retries it
+                logger.exception("in-process email delivery failed")
+            finally:
+                db.session.remove()
+
+
+LOCAL_DELIVERY = LocalDelivery()
 
 
 def _dispatch_after_request(response: Response) -> Response:

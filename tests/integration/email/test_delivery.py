@@ -84,6 +84,7 @@ def test_sendgrid_backend_sends_what_the_api_expects(sendgrid_app, auth, httpser
 
     httpserver.expect_request("/v3/mail/send", method="POST").respond_with_handler(handler)
     auth.register("ada@example.com")
+    outbox.LOCAL_DELIVERY.join()
     assert len(seen) == 1
     request = seen[0]
     assert request.headers["Authorization"] == "Bearer SG.test-key"
@@ -98,6 +99,7 @@ def test_sendgrid_backend_sends_what_the_api_expects(sendgrid_app, auth, httpser
 def test_sendgrid_5xx_is_transient_and_recorded_then_retried(sendgrid_app, auth, httpserver):
     httpserver.expect_request("/v3/mail/send").respond_with_data("", status=202)
     auth.register("ada@example.com")
+    outbox.LOCAL_DELIVERY.join()
     httpserver.clear()
     httpserver.expect_ordered_request("/v3/mail/send").respond_with_data("busy", status=503)
     httpserver.expect_ordered_request("/v3/mail/send").respond_with_data("", status=202)
@@ -114,6 +116,7 @@ def test_sendgrid_5xx_is_transient_and_recorded_then_retried(sendgrid_app, auth,
 def test_sendgrid_4xx_is_permanent_and_gives_up(sendgrid_app, auth, httpserver, caplog):
     httpserver.expect_request("/v3/mail/send").respond_with_data("", status=202)
     auth.register("ada@example.com")
+    outbox.LOCAL_DELIVERY.join()
     httpserver.clear()
     httpserver.expect_request("/v3/mail/send").respond_with_data('{"errors":[]}', status=400)
     outbox_id = queue_reset(sendgrid_app)
@@ -155,6 +158,7 @@ def test_smtp_backend_delivers_to_a_real_smtp_server(app, auth, smtp_sink):
     )
     try:
         auth.register("ada@example.com")
+        outbox.LOCAL_DELIVERY.join()  # delivered after the request, with this configuration
     finally:
         app.config.update(previous)
     assert len(sink.messages) == 1
