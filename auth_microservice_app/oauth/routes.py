@@ -15,13 +15,16 @@ from .providers import REGISTRY
 from .schemas import (
     AuthorizeQuerySchema,
     ExchangeSchema,
+    LinkConfirmSchema,
+    LinkedAccountSchema,
     LinkSchema,
     NativeTokenSchema,
     OAuthAccountSchema,
     ProviderSchema,
 )
 
-# Only provider names match, so /providers, /accounts and /exchange never fall into <provider>.
+# Only provider names match, so /providers, /accounts, /exchange and /link/confirm never fall
+# into <provider>.
 PROVIDER = f"<any({', '.join(REGISTRY)}):provider>"
 
 
@@ -83,6 +86,14 @@ def link(provider: str) -> tuple[Response, int]:
     data = load(LinkSchema())
     url = services.start_link(provider, get_jwt()["sub"], data["redirect_uri"], data["state"])
     return no_store({"authorization_url": url})
+
+
+@bp.post("/link/confirm")  # no provider name is "link": PROVIDER never matches it
+@jwt_required(fresh=True)  # only the user who started the link, recently signed in
+def link_confirm() -> tuple[Response, int]:
+    data = load(LinkConfirmSchema())
+    account = services.confirm_link(data["code"], get_jwt()["sub"])
+    return no_store(LinkedAccountSchema().dump({"account": account}))
 
 
 @bp.delete(f"/{PROVIDER}")

@@ -32,6 +32,12 @@ class LinkSchema(StrictSchema):
     state = SafeString(max_length=MAX_STATE_LENGTH, load_default=None)
 
 
+class LinkConfirmSchema(StrictSchema):
+    """The ``link_code`` the callback of a link flow sent to the client."""
+
+    code = SafeString(required=True, min_length=1, max_length=MAX_STATE_LENGTH)
+
+
 class ExchangeSchema(StrictSchema):
     code = SafeString(required=True, min_length=1, max_length=MAX_STATE_LENGTH)
 
@@ -77,3 +83,9 @@ class OAuthAccountSchema(Schema):
     email_verified = fields.Boolean()
     linked_at = UTCTime(attribute="created_at")
     last_login_at = UTCTime(allow_none=True)
+
+
+class LinkedAccountSchema(Schema):
+    """``/link/confirm``'s answer: the account just linked."""
+
+    account = fields.Nested(OAuthAccountSchema)

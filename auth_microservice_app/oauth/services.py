@@ -10,7 +10,10 @@ browser part with ``sign_in_native``.
 Linking rule (account takeover defence): an identity already linked signs its user in; a new
 identity whose email matches a local account is linked automatically only when the provider
 says the email is verified *and* the local account's email is verified; otherwise it is refused
-with ``account_exists_unverified``. Signed-in users link any identity through ``start_link``.
+with ``account_exists_unverified``. Signed-in users with a verified email link any identity
+through ``start_link`` and ``confirm_link``: the callback of a link flow links nothing (the
+browser that finishes it may not be the initiator's), it hands a one-time ``link_code`` to the
+client, which the initiator spends with a fresh access token.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ..errors import (
     OAuthAlreadyLinked,
     OAuthEmailUnavailable,
     OAuthLinkRefused,
+    PermissionDenied,
     ValidationFailed,
 )
 from ..extensions import db
@@ -170,8 +174,9 @@ def start_link(
 
     :raises NotFound, BadRequest, UpstreamError: as :func:`start_authorization`.
     :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
+    :raises EmailNotVerified: the user's email is not verified.
     """
-    user = auth_services.get_active_user(user_id)
+    user = _linking_user(user_id)
     return start_authorization(
         provider_name, redirect_uri, client_state=client_state, link_user_id=str(user.id)
     )
@@ -180,8 +185,9 @@ def start_link(
 def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str:
     """Finish a browser flow: returns the client URL to redirect the browser to.
 
-    With ``code=<one-time code>`` after a sign-in, ``linked=<provider>`` after a link, or
-    ``error=<code>`` when the provider or a rule said no (``access_denied``, ``invalid_token``,
+    With ``code=<one-time code>`` after a sign-in, ``link_code=<one-time code>`` after a link
+    flow (nothing is linked until its initiator calls :func:`confirm_link`), or ``error=<code>``
+    when the provider or a rule said no (``access_denied``, ``invalid_token``,
     ``account_exists_unverified``, ...). The client's ``state`` is echoed back when it sent one.
 
     :raises NotFound: the provider is not configured.
@@ -222,13 +228,30 @@ def _finish_flow(
     token = provider.exchange_code(code, flow["code_verifier"], redirect_uri=callback_url(provider))
     identity = provider.fetch_identity(token, nonce=flow["nonce"], profile=params)
     if flow.get("link_user_id"):
-        link_identity(flow["link_user_id"], identity)
-        return {"linked": provider.name}
+        return {"link_code": _hold_link(str(flow["link_user_id"]), identity)}
     user = resolve_user(identity)
     one_time_code = secrets.token_urlsafe(32)
     payload = {"user_id": str(user.id), "provider": provider.name}
     store.put(store.CODE, one_time_code, payload, int(current_app.config["OAUTH_CODE_TTL"]))
     return {"code": one_time_code}
+
+
+def _hold_link(user_id: str, identity: ProviderIdentity) -> str:
+    # Whoever finished the flow in their browser, only the initiator may link the identity
+    # (confirm_link); until then it waits under a one-time code. Nothing is recorded against
+    # the initiator here: this request's address and user agent are the completing browser's.
+    link_code = secrets.token_urlsafe(32)
+    pending = {
+        "user_id": user_id,
+        "provider": identity.provider,
+        "subject": identity.subject,
+        "email": identity.email,
+        "email_verified": identity.email_verified,
+        "name": identity.name,
+    }
+    store.put(store.LINK, link_code, pending, int(current_app.config["OAUTH_CODE_TTL"]))
+    events.record("oauth_link_pending", provider=identity.provider)
+    return link_code
 
 
 def client_redirect(redirect_uri: str, params: Mapping[str, str], client_state: Any) -> str:
@@ -401,22 +424,50 @@ def _create_user(email: str, identity: ProviderIdentity) -> User:
     return user
 
 
-def link_identity(user_id: str, identity: ProviderIdentity) -> OAuthAccount:
-    """Link ``identity`` to the signed-in user (the ``/link`` flow); idempotent. Commits.
+def confirm_link(code: str, user_id: str) -> OAuthAccount:
+    """Link the identity a link flow verified to ``user_id``, who must have started that flow.
 
+    The code is spent before anything else, so a refused confirmation cannot be retried.
+    Idempotent when the identity is already the user's. Commits; queues nothing and records
+    nothing on a refusal.
+
+    :raises InvalidLinkToken: the code is unknown, used or expired (``OAUTH_CODE_TTL``).
+    :raises PermissionDenied: another user started the flow (nothing is linked).
+    :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
+    :raises EmailNotVerified: the user's email is not verified.
     :raises OAuthAlreadyLinked: the identity belongs to another user, or the user already has
         another account of this provider.
-    :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
     """
-    user = auth_services.get_active_user(user_id)
+    pending = store.take(store.LINK, code)
+    if pending is None:
+        raise InvalidLinkToken()
+    if pending.get("user_id") != user_id:
+        raise PermissionDenied("This link was started by another account.")
+    user = _linking_user(user_id)
+    identity = ProviderIdentity(
+        provider=str(pending["provider"]),
+        subject=str(pending["subject"]),
+        email=pending.get("email"),
+        email_verified=bool(pending.get("email_verified")),
+        name=pending.get("name"),
+    )
+    return _link_identity(user, identity)
+
+
+def _link_identity(user: User, identity: ProviderIdentity) -> OAuthAccount:
     account = _find_account(identity.provider, identity.subject)
     if account is not None and account.user_id != user.id:
         raise OAuthAlreadyLinked()
     if account is None:
         if _user_account(user.id, identity.provider) is not None:
             raise OAuthAlreadyLinked("Unlink your other account of this provider first.")
-        account = _new_account(user, identity, signed_in=False)
-        db.session.commit()
+        try:
+            account = _new_account(user, identity, signed_in=False)
+            db.session.commit()
+        except IntegrityError:
+            # Linked by a concurrent request (unique provider+subject, or user+provider).
+            db.session.rollback()
+            raise OAuthAlreadyLinked() from None
         events.record("oauth_linked", user_id=user.id, provider=identity.provider, via="link")
         return account
     _touch(account, identity, signed_in=False)
@@ -509,6 +560,15 @@ def _usable_email(email: str | None) -> str | None:
         return normalize_email(email)
     except ValueError:
         return None
+
+
+def _linking_user(user_id: str) -> User:
+    # An account whose email nobody proved may be someone else's address (a squatter's
+    # registration): it may not gather sign-in methods.
+    user = auth_services.get_active_user(user_id)
+    if not user.email_verified:
+        raise EmailNotVerified("Verify your email address before linking a provider.")
+    return user
 
 
 def _ensure_active(user: User) -> None:
