@@ -727,7 +727,9 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         None,
         status=302,
         description="Redirects to the provider (with state, nonce and PKCE S256). "
-        "`redirect_uri` must be on the allow-list.",
+        "`redirect_uri` must be on the allow-list. Optional `code_challenge` with "
+        "`code_challenge_method=S256` (PKCE between the client and this service; `plain`, or a "
+        "challenge without a method, is 422): `/exchange` then needs the `code_verifier`.",
         query=AuthorizeQuerySchema,
         errors={400: ("bad_request",), 404: ("not_found",), 502: ("upstream_error",)},
         other_responses=REDIRECT,
@@ -756,8 +758,14 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         OAUTH,
         SIGN_IN_RESULT,
         body=ExchangeSchema,
+        description="`code_verifier` is required when `/authorize` was given a `code_challenge`, "
+        "and refused otherwise; a missing or wrong verifier is 400 `invalid_token` and spends "
+        "the code.",
         errors={400: ("invalid_token",), 403: ("account_disabled", "email_not_verified")},
-        request_example={"code": "Yk3n8Q0s"},
+        request_example={
+            "code": "Yk3n8Q0s",
+            "code_verifier": "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        },
         response_examples=SIGN_IN_EXAMPLES,
     ),
     "oauth.native_token": Op(

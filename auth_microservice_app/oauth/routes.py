@@ -50,7 +50,12 @@ def providers() -> Response:
 @bp.get(f"/{PROVIDER}/authorize")
 def authorize(provider: str) -> BaseResponse:
     args = AuthorizeQuerySchema().load(request.args)
-    url = services.start_authorization(provider, args["redirect_uri"], client_state=args["state"])
+    url = services.start_authorization(
+        provider,
+        args["redirect_uri"],
+        client_state=args["state"],
+        code_challenge=args["code_challenge"],
+    )
     return _redirect(url)
 
 
@@ -64,7 +69,10 @@ def callback(provider: str) -> BaseResponse:
 @bp.post("/exchange")
 def exchange() -> tuple[Response, int]:
     data = load(ExchangeSchema())
-    return sign_in_body(services.exchange_one_time_code(data["code"], client_info()))
+    result = services.exchange_one_time_code(
+        data["code"], client_info(), code_verifier=data["code_verifier"]
+    )
+    return sign_in_body(result)
 
 
 @bp.post(f"/{PROVIDER}/token")

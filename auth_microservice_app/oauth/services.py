@@ -18,6 +18,9 @@ client, which the initiator spends with a fresh access token.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -136,12 +139,16 @@ def start_authorization(
     redirect_uri: str | None,
     *,
     client_state: str | None = None,
+    code_challenge: str | None = None,
     link_user_id: str | None = None,
 ) -> str:
     """Begin a browser flow; returns the provider's authorization URL to redirect to.
 
     Generates ``state``, ``nonce`` and a PKCE verifier and keeps them, with the client's
     ``redirect_uri`` (and ``client_state``, echoed back), for ``OAUTH_STATE_TTL`` seconds.
+    ``code_challenge`` (S256, checked by the schema) is the client's own PKCE challenge: it
+    goes with the flow, then with the one-time code, which :func:`exchange_one_time_code`
+    then spends only with its verifier.
 
     :raises NotFound: the provider is not configured.
     :raises BadRequest: ``redirect_uri`` is missing or not on the allow-list.
@@ -161,6 +168,7 @@ def start_authorization(
         "client_state": client_state,
         "nonce": nonce,
         "code_verifier": code_verifier,
+        "code_challenge": code_challenge,
         "link_user_id": link_user_id,
     }
     store.put(store.STATE, state, flow, int(current_app.config["OAUTH_STATE_TTL"]))
@@ -231,7 +239,11 @@ def _finish_flow(
         return {"link_code": _hold_link(str(flow["link_user_id"]), identity)}
     user = resolve_user(identity)
     one_time_code = secrets.token_urlsafe(32)
-    payload = {"user_id": str(user.id), "provider": provider.name}
+    payload = {
+        "user_id": str(user.id),
+        "provider": provider.name,
+        "code_challenge": flow.get("code_challenge"),
+    }
     store.put(store.CODE, one_time_code, payload, int(current_app.config["OAUTH_CODE_TTL"]))
     return {"code": one_time_code}
 
@@ -264,19 +276,41 @@ def client_redirect(redirect_uri: str, params: Mapping[str, str], client_state: 
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def exchange_one_time_code(code: str, client: ClientInfo) -> SignInResult:
+def exchange_one_time_code(
+    code: str, client: ClientInfo, *, code_verifier: str | None = None
+) -> SignInResult:
     """Spend a one-time code from the callback: a token pair, or the user's MFA challenge.
 
-    :raises InvalidLinkToken: unknown, used or expired (after ``OAUTH_CODE_TTL`` seconds).
+    The code is spent by the first attempt, whatever the verifier: a wrong one cannot be
+    followed by another guess.
+
+    :raises InvalidLinkToken: unknown, used or expired (after ``OAUTH_CODE_TTL`` seconds); or
+        its flow had a ``code_challenge`` and ``code_verifier`` is missing or does not match
+        it; or it had none and a ``code_verifier`` was sent.
     :raises AccountDisabled, EmailNotVerified: see :func:`sign_in_user`.
     """
     payload = store.take(store.CODE, code)
     if payload is None:
         raise InvalidLinkToken()
+    if not _verifier_matches(payload.get("code_challenge"), code_verifier):
+        events.record("oauth_failed", provider=payload.get("provider"), reason="pkce_mismatch")
+        raise InvalidLinkToken()
     user = _user(payload.get("user_id"))
     if user is None:
         raise InvalidLinkToken()
     return sign_in_user(user, str(payload.get("provider")), client)
+
+
+def _verifier_matches(challenge: Any, verifier: str | None) -> bool:
+    # RFC 7636 4.6, S256 only. A verifier for a code issued without a challenge is refused as
+    # well: the client believes in a protection the code never had.
+    if not challenge:
+        return verifier is None
+    if verifier is None:
+        return False
+    digest = hashlib.sha256(verifier.encode()).digest()
+    computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return hmac.compare_digest(computed.encode(), str(challenge).encode())
 
 
 # --- native apps -----------------------------------------------------------------------------
