@@ -323,6 +323,22 @@ REDIRECT = {
         "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
     }
 }
+AUTHORIZE_REDIRECT = {
+    302: {
+        "description": "Redirect to the provider (the target is in `Location`), setting the "
+        "cookie that binds the sign-in to this browser.",
+        "headers": {
+            "Location": {"schema": {"type": "string"}, "required": True},
+            "Set-Cookie": {
+                "description": "`__Secure-oauth_binding` (`SameSite=Lax`; Apple: "
+                "`__Secure-oauth_binding_post`, `SameSite=None`), `HttpOnly; Secure; "
+                "Path=/api/v1/oauth/; Max-Age=` the state lifetime. A browser that already has "
+                "one keeps its value.",
+                "schema": {"type": "string"},
+            },
+        },
+    }
+}
 #: Path parameters, by the name the routes give them.
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "provider": {
@@ -729,10 +745,12 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         description="Redirects to the provider (with state, nonce and PKCE S256). "
         "`redirect_uri` must be on the allow-list. Optional `code_challenge` with "
         "`code_challenge_method=S256` (PKCE between the client and this service; `plain`, or a "
-        "challenge without a method, is 422): `/exchange` then needs the `code_verifier`.",
+        "challenge without a method, is 422): `/exchange` then needs the `code_verifier`. "
+        "Sets a cookie binding the sign-in to this browser: the callback of a sign-in finished "
+        "in another browser signs nobody in.",
         query=AuthorizeQuerySchema,
         errors={400: ("bad_request",), 404: ("not_found",), 502: ("upstream_error",)},
-        other_responses=REDIRECT,
+        other_responses=AUTHORIZE_REDIRECT,
         no_store=False,
     ),
     "oauth.callback": {
@@ -744,7 +762,9 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
             description="Signs the user in or up, then redirects to the client's `redirect_uri` "
             "with a one-time `code` (or `error`). The callback of a link flow links nothing: it "
             "redirects with a one-time `link_code` for `POST /api/v1/oauth/link/confirm`. The "
-            "client's `state` comes back when it sent one. Apple posts a form.",
+            "client's `state` comes back when it sent one. A sign-in callback reached by a "
+            "browser without the binding cookie of `/authorize` (another browser's flow) "
+            "redirects with `error=invalid_request` and signs nobody in. Apple posts a form.",
             query=OAuthCallbackSchema if method == "GET" else None,
             form=OAuthCallbackSchema if method == "POST" else None,
             errors={400: ("bad_request",), 404: ("not_found",)},

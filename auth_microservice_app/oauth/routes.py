@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, redirect, request
+from flask import Response, current_app, jsonify, redirect, request
 from flask_jwt_extended import get_jwt, jwt_required
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -27,6 +27,19 @@ from .schemas import (
 # into <provider>.
 PROVIDER = f"<any({', '.join(REGISTRY)}):provider>"
 
+#: Binds a browser sign-in to the browser that started it (login CSRF, ASVS 7.6.2): set by
+#: /authorize, required by the callback of a sign-in flow. ``__Secure-``: only an https origin
+#: may set it, so a network attacker cannot plant his own value.
+BINDING_COOKIE = "__Secure-oauth_binding"
+#: The same for providers that answer with a cross-site form POST (Apple), which a
+#: ``SameSite=Lax`` cookie does not accompany: this one is ``SameSite=None``. That does not
+#: weaken it: the cookie is a nonce that says which browser started a flow, not an authority;
+#: a cross-site request carrying it achieves nothing without that flow's state, which only the
+#: provider hands back to this same browser. Its own name, so that a Google flow (Lax) in the
+#: same browser does not overwrite the attributes of a pending Apple flow's cookie.
+FORM_POST_BINDING_COOKIE = "__Secure-oauth_binding_post"
+BINDING_PATH = f"{bp.url_prefix}/"
+
 
 @bp.url_value_preprocessor
 def _known_provider(_endpoint: str | None, values: dict[str, Any] | None) -> None:
@@ -42,6 +55,13 @@ def _redirect(url: str) -> BaseResponse:
     return response
 
 
+def _binding_cookie(provider: str) -> tuple[str, str]:
+    """(cookie name, SameSite) of the browser binding for ``provider``'s callbacks."""
+    if REGISTRY[provider].callback_form_post:
+        return FORM_POST_BINDING_COOKIE, "None"
+    return BINDING_COOKIE, "Lax"
+
+
 @bp.get("/providers")
 def providers() -> Response:
     return jsonify({"providers": ProviderSchema(many=True).dump(services.list_providers())})
@@ -50,20 +70,35 @@ def providers() -> Response:
 @bp.get(f"/{PROVIDER}/authorize")
 def authorize(provider: str) -> BaseResponse:
     args = AuthorizeQuerySchema().load(request.args)
+    cookie, same_site = _binding_cookie(provider)
+    binding = services.browser_binding(request.cookies.get(cookie))
     url = services.start_authorization(
         provider,
         args["redirect_uri"],
         client_state=args["state"],
         code_challenge=args["code_challenge"],
+        browser_binding=binding,
     )
-    return _redirect(url)
+    response = _redirect(url)
+    # Set on the response itself: the app's sessions are null (flask_app.StatelessSessions).
+    response.set_cookie(
+        cookie,
+        binding,
+        max_age=int(current_app.config["OAUTH_STATE_TTL"]),
+        path=BINDING_PATH,
+        secure=True,
+        httponly=True,
+        samesite=same_site,
+    )
+    return response
 
 
 @bp.route(f"/{PROVIDER}/callback", methods=["GET", "POST"])
 def callback(provider: str) -> BaseResponse:
     # Apple answers with a form POST (response_mode=form_post); the others with a GET.
     params = {**request.args.to_dict(), **request.form.to_dict()}
-    return _redirect(services.complete_authorization(provider, params))
+    binding = request.cookies.get(_binding_cookie(provider)[0])
+    return _redirect(services.complete_authorization(provider, params, browser_binding=binding))
 
 
 @bp.post("/exchange")

@@ -4,8 +4,10 @@ The browser flow: ``start_authorization`` keeps the flow's secrets (``state``, `
 verifier, the client's redirect URI) server-side and sends the browser to the provider;
 ``complete_authorization`` takes the state back (once), swaps the code, verifies the identity,
 signs the user in or up, and sends the browser to the client with a one-time ``code`` that
-``exchange_one_time_code`` turns into a token pair (or an MFA challenge). Native apps skip the
-browser part with ``sign_in_native``.
+``exchange_one_time_code`` turns into a token pair (or an MFA challenge). A sign-in flow is
+bound to the browser that started it (a cookie whose SHA-256 the flow keeps), so a callback URL
+from someone else's flow signs nobody in (login CSRF). Native apps skip the browser part with
+``sign_in_native``.
 
 Linking rule (account takeover defence): an identity already linked signs its user in; a new
 identity whose email matches a local account is linked automatically only when the provider
@@ -73,6 +75,8 @@ AMR = ["oauth"]
 PROVIDER_ERROR = re.compile(r"^[a-z0-9_]{1,64}$")
 #: The ``error`` sent to the client when the cause is unexpected (details go to the log only).
 FALLBACK_ERROR = "server_error"
+#: A browser binding we could have issued (:func:`browser_binding`); anything else is replaced.
+BROWSER_BINDING = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 
 # --- providers -------------------------------------------------------------------------------
@@ -140,6 +144,7 @@ def start_authorization(
     *,
     client_state: str | None = None,
     code_challenge: str | None = None,
+    browser_binding: str | None = None,
     link_user_id: str | None = None,
 ) -> str:
     """Begin a browser flow; returns the provider's authorization URL to redirect to.
@@ -148,7 +153,8 @@ def start_authorization(
     ``redirect_uri`` (and ``client_state``, echoed back), for ``OAUTH_STATE_TTL`` seconds.
     ``code_challenge`` (S256, checked by the schema) is the client's own PKCE challenge: it
     goes with the flow, then with the one-time code, which :func:`exchange_one_time_code`
-    then spends only with its verifier.
+    then spends only with its verifier. ``browser_binding`` (see :func:`browser_binding`) is
+    kept as its SHA-256: the callback of a sign-in flow requires the same value.
 
     :raises NotFound: the provider is not configured.
     :raises BadRequest: ``redirect_uri`` is missing or not on the allow-list.
@@ -169,6 +175,7 @@ def start_authorization(
         "nonce": nonce,
         "code_verifier": code_verifier,
         "code_challenge": code_challenge,
+        "browser_binding": _digest(browser_binding) if browser_binding else None,
         "link_user_id": link_user_id,
     }
     store.put(store.STATE, state, flow, int(current_app.config["OAUTH_STATE_TTL"]))
@@ -190,13 +197,30 @@ def start_link(
     )
 
 
-def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str:
+def browser_binding(existing: str | None) -> str:
+    """The value of the cookie that binds sign-in flows to one browser.
+
+    ``existing`` (the browser's current cookie) when it is a value we could have issued, so
+    that two tabs signing in at once share it; otherwise a new random one.
+    """
+    if existing and BROWSER_BINDING.match(existing):
+        return existing
+    return secrets.token_urlsafe(32)
+
+
+def complete_authorization(
+    provider_name: str, params: Mapping[str, str], *, browser_binding: str | None = None
+) -> str:
     """Finish a browser flow: returns the client URL to redirect the browser to.
 
     With ``code=<one-time code>`` after a sign-in, ``link_code=<one-time code>`` after a link
     flow (nothing is linked until its initiator calls :func:`confirm_link`), or ``error=<code>``
     when the provider or a rule said no (``access_denied``, ``invalid_token``,
     ``account_exists_unverified``, ...). The client's ``state`` is echoed back when it sent one.
+
+    ``browser_binding`` is this browser's binding cookie: a sign-in flow started by another
+    browser (or none) ends with ``error=invalid_request`` and signs nobody in. A link flow
+    needs none (it was started by an XHR; :func:`confirm_link` checks who finishes it).
 
     :raises NotFound: the provider is not configured.
     :raises BadRequest: the ``state`` is missing, unknown, used or expired (so there is no
@@ -208,7 +232,9 @@ def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str
     if flow is None:
         raise BadRequest("This sign-in attempt is unknown or has expired. Start again.")
     try:
-        outcome = _finish_flow(provider, flow, params)
+        outcome = _refusal(provider, flow, params, browser_binding) or _finish_flow(
+            provider, flow, params
+        )
     except AppError as error:
         db.session.rollback()
         events.record("oauth_failed", provider=provider.name, reason=error.code)
@@ -221,15 +247,42 @@ def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str
     return client_redirect(flow["redirect_uri"], outcome, flow.get("client_state"))
 
 
-def _finish_flow(
-    provider: OAuthProvider, flow: Mapping[str, Any], params: Mapping[str, str]
-) -> dict[str, str]:
+def _refusal(
+    provider: OAuthProvider,
+    flow: Mapping[str, Any],
+    params: Mapping[str, str],
+    browser_binding: str | None,
+) -> dict[str, str] | None:
+    """The client's answer when the callback must go no further, else None."""
     if flow.get("provider") != provider.name:
+        return {"error": "invalid_request"}
+    if not flow.get("link_user_id") and not _same_browser(
+        flow.get("browser_binding"), browser_binding
+    ):
+        # Checked before the provider's code is redeemed: a callback URL lifted from another
+        # browser's flow (login CSRF) gets nowhere near a session.
+        events.record("oauth_failed", provider=provider.name, reason="browser_mismatch")
         return {"error": "invalid_request"}
     if params.get("error"):
         error = params["error"]
         events.record("oauth_failed", provider=provider.name, reason="provider_error")
         return {"error": error if PROVIDER_ERROR.match(error) else FALLBACK_ERROR}
+    return None
+
+
+def _same_browser(expected: Any, presented: str | None) -> bool:
+    if not isinstance(expected, str) or not expected or not presented:
+        return False
+    return hmac.compare_digest(_digest(presented).encode(), expected.encode())
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _finish_flow(
+    provider: OAuthProvider, flow: Mapping[str, Any], params: Mapping[str, str]
+) -> dict[str, str]:
     code = params.get("code")
     if not code:
         return {"error": "invalid_request"}
