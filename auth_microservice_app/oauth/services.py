@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth import events
 from ..auth import services as auth_services
+from ..auth.notifications import security_notice
 from ..auth.services import ClientInfo, MfaChallenge, SignInResult
 from ..auth.validators import normalize_email
 from ..errors import (
@@ -60,6 +61,7 @@ from ..models.base import utcnow
 from ..models.oauth import OAuthAccount
 from . import store
 from .providers import (
+    REGISTRY,
     MetadataCache,
     OAuthProvider,
     ProviderContext,
@@ -433,7 +435,9 @@ def sign_in_user(user: User, provider_name: str, client: ClientInfo) -> SignInRe
 def resolve_user(identity: ProviderIdentity) -> User:
     """The local user for a provider identity: found, linked by verified email, or created.
 
-    Commits. A concurrent sign-in of the same identity (unique indexes) is retried once.
+    Commits. A link by verified email queues the ``provider_linked`` notice in the same
+    transaction (an account created here gets none). A concurrent sign-in of the same identity
+    (unique indexes) is retried once.
 
     :raises OAuthLinkRefused: a local account has the email, and it or the provider's email is
         not verified (never merged silently).
@@ -487,6 +491,7 @@ def _link_by_email(user: User, identity: ProviderIdentity) -> User:
     account = _new_account(user, identity, signed_in=True)
     if user.name is None and identity.name:
         user.name = identity.name
+    security_notice(user.id, "provider_linked", provider=_display_name(identity.provider))
     db.session.commit()
     events.record("oauth_linked", user_id=user.id, provider=account.provider, via="verified_email")
     return user
@@ -515,8 +520,8 @@ def confirm_link(code: str, user_id: str) -> OAuthAccount:
     """Link the identity a link flow verified to ``user_id``, who must have started that flow.
 
     The code is spent before anything else, so a refused confirmation cannot be retried.
-    Idempotent when the identity is already the user's. Commits; queues nothing and records
-    nothing on a refusal.
+    Idempotent when the identity is already the user's. Commits; a new link queues the
+    ``provider_linked`` notice in the same transaction. A refusal links and sends nothing.
 
     :raises InvalidLinkToken: the code is unknown, used or expired (``OAUTH_CODE_TTL``).
     :raises PermissionDenied: another user started the flow (nothing is linked).
@@ -550,6 +555,7 @@ def _link_identity(user: User, identity: ProviderIdentity) -> OAuthAccount:
             raise OAuthAlreadyLinked("Unlink your other account of this provider first.")
         try:
             account = _new_account(user, identity, signed_in=False)
+            security_notice(user.id, "provider_linked", provider=_display_name(identity.provider))
             db.session.commit()
         except IntegrityError:
             # Linked by a concurrent request (unique provider+subject, or user+provider).
@@ -575,7 +581,8 @@ def list_accounts(user_id: str) -> list[OAuthAccount]:
 
 
 def unlink(provider_name: str, user_id: str) -> None:
-    """Remove the user's account of this provider. Commits.
+    """Remove the user's account of this provider. Commits, with the ``provider_unlinked``
+    notice queued in the same transaction.
 
     :raises NotFound: the provider is not configured, or the user has no account of it.
     :raises LastSignInMethod: the user has no password and no other linked provider.
@@ -596,6 +603,7 @@ def unlink(provider_name: str, user_id: str) -> None:
         db.session.rollback()
         raise LastSignInMethod()
     db.session.delete(account)
+    security_notice(user.id, "provider_unlinked", provider=provider.display_name)
     db.session.commit()
     events.record("oauth_unlinked", user_id=user.id, provider=provider.name)
 
@@ -638,6 +646,11 @@ def _touch(account: OAuthAccount, identity: ProviderIdentity, *, signed_in: bool
     account.email_verified = identity.email_verified
     if signed_in:
         account.last_login_at = utcnow()
+
+
+def _display_name(provider_name: str) -> str:
+    cls = REGISTRY.get(provider_name)
+    return cls.display_name if cls is not None else provider_name
 
 
 def _usable_email(email: str | None) -> str | None:
