@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import OAuthAccount, User
-from tests.conftest import PASSWORD, make_app
+from tests.conftest import PASSWORD, Mailbox, make_app
 
 PROVIDER_DIR = Path(__file__).resolve().parents[2] / "oidc_provider"
 STARTUP_TIMEOUT = 30.0
@@ -402,3 +402,12 @@ def browser(app: Flask, user_agent: str, ip: str) -> FlaskClient:
     client = app.test_client()
     client.environ_base.update({"HTTP_USER_AGENT": user_agent, "REMOTE_ADDR": ip})
     return client
+
+
+@pytest.fixture
+def google_mailbox(google_app: Flask, mailbox: Mailbox) -> Iterator[Mailbox]:
+    """``mailbox``, for the mail that ``google_app`` sends."""
+    previous = google_app.config["EMAIL_FILE_DIR"]
+    google_app.config["EMAIL_FILE_DIR"] = mailbox.directory
+    yield mailbox
+    google_app.config["EMAIL_FILE_DIR"] = previous
