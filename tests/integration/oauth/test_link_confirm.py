@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -311,3 +312,16 @@ def test_confirm_is_rate_limited_like_the_exchange(app, signing_key_pem):
     assert statuses == [400, 400, 429]
     with limited.app_context():
         db.engine.dispose()
+
+
+def test_link_code_never_reaches_the_logs(google_app, attacker, ada, caplog):
+    _, ada_access = ada
+    url = drive_provider(start_link(attacker, ada_access), login="verified", stop_at=CALLBACK)
+    with caplog.at_level(logging.DEBUG):
+        callback = attacker.get(local(url))
+        code = query(callback.headers["Location"])["link_code"]
+        assert confirm_link(attacker, ada_access, code).status_code == 200
+    logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
+    assert "/api/v1/oauth/link/confirm" in logged
+    assert code not in logged
+    assert "vera@example.com" not in logged
