@@ -6,9 +6,10 @@ Both were measured with cProfile on the request path (``bench/cpu_per_request.py
   (14 calls a request here). Whether a function is a coroutine function never changes, so the
   answer is kept per function.
 * The default session interface builds an itsdangerous signer for every request to read a
-  cookie this API never sets: clients authenticate with bearer tokens, and OAuth state lives in
-  Redis/the database (``oauth/store.py``). Sessions are therefore null; writing to
-  ``flask.session`` raises, so nothing can start relying on them unnoticed.
+  session cookie this API never sets: clients authenticate with bearer tokens, and OAuth state
+  lives in Redis/the database (``oauth/store.py``). Sessions are therefore null; writing to
+  ``flask.session`` raises, so nothing can start relying on them unnoticed. (The one cookie,
+  OAuth's browser binding, is a random nonce that ``oauth/routes.py`` sets on its response.)
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ def security_notice(user_id: uuid.UUID | str, kind: str, **context: Any) -> None
     """Tell the user that ``kind`` happened on their account (an email, and a security event).
 
     ``kind`` names an email template (``password_changed``, ``new_sign_in``,
-    ``two_factor_enabled``, ``two_factor_disabled``); ``context`` must be JSON-serialisable.
+    ``two_factor_enabled``, ``two_factor_disabled``, ``provider_linked``,
+    ``provider_unlinked``); ``context`` must be JSON-serialisable.
     The caller commits.
     """
     context.setdefault("when", events.now_text())

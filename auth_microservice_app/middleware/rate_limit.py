@@ -67,8 +67,9 @@ ENDPOINT_LIMITS: dict[str, list[tuple[str, KeyFunc]]] = {
     "auth.verify_email_resend": _EMAIL,
     "auth.password_forgot": _EMAIL,
     "auth.magic_link": _EMAIL,
-    # one-time codes and provider tokens are guessed or replayed at these two
+    # one-time codes and provider tokens are guessed or replayed at these three
     "oauth.exchange": [("RATELIMIT_LOGIN", client_ip)],
+    "oauth.link_confirm": [("RATELIMIT_LOGIN", client_ip)],
     "oauth.native_token": [("RATELIMIT_LOGIN", client_ip)],
     "two_factor.verify": [("RATELIMIT_2FA", client_ip), ("RATELIMIT_2FA", account_from_mfa_token)],
 }

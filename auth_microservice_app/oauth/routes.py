@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, redirect, request
+from flask import Response, current_app, jsonify, redirect, request
 from flask_jwt_extended import get_jwt, jwt_required
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -15,14 +15,30 @@ from .providers import REGISTRY
 from .schemas import (
     AuthorizeQuerySchema,
     ExchangeSchema,
+    LinkConfirmSchema,
+    LinkedAccountSchema,
     LinkSchema,
     NativeTokenSchema,
     OAuthAccountSchema,
     ProviderSchema,
 )
 
-# Only provider names match, so /providers, /accounts and /exchange never fall into <provider>.
+# Only provider names match, so /providers, /accounts, /exchange and /link/confirm never fall
+# into <provider>.
 PROVIDER = f"<any({', '.join(REGISTRY)}):provider>"
+
+#: Binds a browser sign-in to the browser that started it (login CSRF, ASVS 7.6.2): set by
+#: /authorize, required by the callback of a sign-in flow. ``__Secure-``: only an https origin
+#: may set it, so a network attacker cannot plant his own value.
+BINDING_COOKIE = "__Secure-oauth_binding"
+#: The same for providers that answer with a cross-site form POST (Apple), which a
+#: ``SameSite=Lax`` cookie does not accompany: this one is ``SameSite=None``. That does not
+#: weaken it: the cookie is a nonce that says which browser started a flow, not an authority;
+#: a cross-site request carrying it achieves nothing without that flow's state, which only the
+#: provider hands back to this same browser. Its own name, so that a Google flow (Lax) in the
+#: same browser does not overwrite the attributes of a pending Apple flow's cookie.
+FORM_POST_BINDING_COOKIE = "__Secure-oauth_binding_post"
+BINDING_PATH = f"{bp.url_prefix}/"
 
 
 @bp.url_value_preprocessor
@@ -39,6 +55,13 @@ def _redirect(url: str) -> BaseResponse:
     return response
 
 
+def _binding_cookie(provider: str) -> tuple[str, str]:
+    """(cookie name, SameSite) of the browser binding for ``provider``'s callbacks."""
+    if REGISTRY[provider].callback_form_post:
+        return FORM_POST_BINDING_COOKIE, "None"
+    return BINDING_COOKIE, "Lax"
+
+
 @bp.get("/providers")
 def providers() -> Response:
     return jsonify({"providers": ProviderSchema(many=True).dump(services.list_providers())})
@@ -47,21 +70,44 @@ def providers() -> Response:
 @bp.get(f"/{PROVIDER}/authorize")
 def authorize(provider: str) -> BaseResponse:
     args = AuthorizeQuerySchema().load(request.args)
-    url = services.start_authorization(provider, args["redirect_uri"], client_state=args["state"])
-    return _redirect(url)
+    cookie, same_site = _binding_cookie(provider)
+    binding = services.browser_binding(request.cookies.get(cookie))
+    url = services.start_authorization(
+        provider,
+        args["redirect_uri"],
+        client_state=args["state"],
+        code_challenge=args["code_challenge"],
+        browser_binding=binding,
+    )
+    response = _redirect(url)
+    # Set on the response itself: the app's sessions are null (flask_app.StatelessSessions).
+    response.set_cookie(
+        cookie,
+        binding,
+        max_age=int(current_app.config["OAUTH_STATE_TTL"]),
+        path=BINDING_PATH,
+        secure=True,
+        httponly=True,
+        samesite=same_site,
+    )
+    return response
 
 
 @bp.route(f"/{PROVIDER}/callback", methods=["GET", "POST"])
 def callback(provider: str) -> BaseResponse:
     # Apple answers with a form POST (response_mode=form_post); the others with a GET.
     params = {**request.args.to_dict(), **request.form.to_dict()}
-    return _redirect(services.complete_authorization(provider, params))
+    binding = request.cookies.get(_binding_cookie(provider)[0])
+    return _redirect(services.complete_authorization(provider, params, browser_binding=binding))
 
 
 @bp.post("/exchange")
 def exchange() -> tuple[Response, int]:
     data = load(ExchangeSchema())
-    return sign_in_body(services.exchange_one_time_code(data["code"], client_info()))
+    result = services.exchange_one_time_code(
+        data["code"], client_info(), code_verifier=data["code_verifier"]
+    )
+    return sign_in_body(result)
 
 
 @bp.post(f"/{PROVIDER}/token")
@@ -83,6 +129,14 @@ def link(provider: str) -> tuple[Response, int]:
     data = load(LinkSchema())
     url = services.start_link(provider, get_jwt()["sub"], data["redirect_uri"], data["state"])
     return no_store({"authorization_url": url})
+
+
+@bp.post("/link/confirm")  # no provider name is "link": PROVIDER never matches it
+@jwt_required(fresh=True)  # only the user who started the link, recently signed in
+def link_confirm() -> tuple[Response, int]:
+    data = load(LinkConfirmSchema())
+    account = services.confirm_link(data["code"], get_jwt()["sub"])
+    return no_store(LinkedAccountSchema().dump({"account": account}))
 
 
 @bp.delete(f"/{PROVIDER}")

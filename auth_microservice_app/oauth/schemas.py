@@ -15,16 +15,40 @@ MAX_CODE_LENGTH = 2048
 MAX_STATE_LENGTH = 512
 #: RFC 7636 4.1: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
 CODE_VERIFIER = validate.Regexp(r"^[A-Za-z0-9\-._~]{43,128}$", error="Not a valid PKCE verifier.")
+#: RFC 7636 4.2: BASE64URL(SHA256(verifier)) without padding, always 43 characters.
+CODE_CHALLENGE = validate.Regexp(r"^[A-Za-z0-9_-]{43}$", error="Not a valid S256 code challenge.")
 
 
 class AuthorizeQuerySchema(Schema):
-    """``?redirect_uri=`` (checked against the allow-list by the service) and the client's state."""
+    """``?redirect_uri=`` (checked against the allow-list by the service), the client's state,
+    and the client's PKCE challenge for the one-time code (``S256`` only)."""
 
     class Meta:
         unknown = EXCLUDE  # browsers and proxies add tracking parameters
 
     redirect_uri = SafeString(max_length=MAX_URI_LENGTH, load_default=None)
     state = SafeString(max_length=MAX_STATE_LENGTH, load_default=None)
+    code_challenge = fields.String(
+        validate=CODE_CHALLENGE,
+        load_default=None,
+        metadata={"description": "BASE64URL(SHA256(code_verifier)); `/exchange` then needs it."},
+    )
+    code_challenge_method = fields.String(
+        validate=validate.OneOf(["S256"]),
+        load_default=None,
+        metadata={"description": "`S256` (required with `code_challenge`; `plain` is refused)."},
+    )
+
+    @validates_schema
+    def _s256_pair(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        challenge, method = data.get("code_challenge"), data.get("code_challenge_method")
+        if challenge and not method:
+            # RFC 7636 4.3: a challenge without a method means "plain", which we do not accept.
+            raise ValidationError(
+                {"code_challenge_method": ["Send code_challenge_method=S256 with code_challenge."]}
+            )
+        if method and not challenge:
+            raise ValidationError({"code_challenge": ["Missing data for required field."]})
 
 
 class LinkSchema(StrictSchema):
@@ -32,8 +56,19 @@ class LinkSchema(StrictSchema):
     state = SafeString(max_length=MAX_STATE_LENGTH, load_default=None)
 
 
+class LinkConfirmSchema(StrictSchema):
+    """The ``link_code`` the callback of a link flow sent to the client."""
+
+    code = SafeString(required=True, min_length=1, max_length=MAX_STATE_LENGTH)
+
+
 class ExchangeSchema(StrictSchema):
     code = SafeString(required=True, min_length=1, max_length=MAX_STATE_LENGTH)
+    code_verifier = fields.String(
+        validate=CODE_VERIFIER,
+        load_default=None,
+        metadata={"description": "Required when `/authorize` was given a `code_challenge`."},
+    )
 
 
 class NativeTokenSchema(StrictSchema):
@@ -77,3 +112,9 @@ class OAuthAccountSchema(Schema):
     email_verified = fields.Boolean()
     linked_at = UTCTime(attribute="created_at")
     last_login_at = UTCTime(allow_none=True)
+
+
+class LinkedAccountSchema(Schema):
+    """``/link/confirm``'s answer: the account just linked."""
+
+    account = fields.Nested(OAuthAccountSchema)

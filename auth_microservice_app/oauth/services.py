@@ -4,17 +4,25 @@ The browser flow: ``start_authorization`` keeps the flow's secrets (``state``, `
 verifier, the client's redirect URI) server-side and sends the browser to the provider;
 ``complete_authorization`` takes the state back (once), swaps the code, verifies the identity,
 signs the user in or up, and sends the browser to the client with a one-time ``code`` that
-``exchange_one_time_code`` turns into a token pair (or an MFA challenge). Native apps skip the
-browser part with ``sign_in_native``.
+``exchange_one_time_code`` turns into a token pair (or an MFA challenge). A sign-in flow is
+bound to the browser that started it (a cookie whose SHA-256 the flow keeps), so a callback URL
+from someone else's flow signs nobody in (login CSRF). Native apps skip the browser part with
+``sign_in_native``.
 
 Linking rule (account takeover defence): an identity already linked signs its user in; a new
 identity whose email matches a local account is linked automatically only when the provider
 says the email is verified *and* the local account's email is verified; otherwise it is refused
-with ``account_exists_unverified``. Signed-in users link any identity through ``start_link``.
+with ``account_exists_unverified``. Signed-in users with a verified email link any identity
+through ``start_link`` and ``confirm_link``: the callback of a link flow links nothing (the
+browser that finishes it may not be the initiator's), it hands a one-time ``link_code`` to the
+client, which the initiator spends with a fresh access token.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -30,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..auth import events, ownership, revocation
 from ..auth import services as auth_services
+from ..auth.notifications import security_notice
 from ..auth.services import ClientInfo, MfaChallenge, SignInResult
 from ..auth.validators import normalize_email
 from ..errors import (
@@ -43,6 +52,7 @@ from ..errors import (
     OAuthAlreadyLinked,
     OAuthEmailUnavailable,
     OAuthLinkRefused,
+    PermissionDenied,
     ValidationFailed,
 )
 from ..extensions import db
@@ -51,6 +61,7 @@ from ..models.base import utcnow
 from ..models.oauth import OAuthAccount
 from . import store
 from .providers import (
+    REGISTRY,
     MetadataCache,
     OAuthProvider,
     ProviderContext,
@@ -66,6 +77,8 @@ AMR = ["oauth"]
 PROVIDER_ERROR = re.compile(r"^[a-z0-9_]{1,64}$")
 #: The ``error`` sent to the client when the cause is unexpected (details go to the log only).
 FALLBACK_ERROR = "server_error"
+#: A browser binding we could have issued (:func:`browser_binding`); anything else is replaced.
+BROWSER_BINDING = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 
 
 # --- providers -------------------------------------------------------------------------------
@@ -132,12 +145,18 @@ def start_authorization(
     redirect_uri: str | None,
     *,
     client_state: str | None = None,
+    code_challenge: str | None = None,
+    browser_binding: str | None = None,
     link_user_id: str | None = None,
 ) -> str:
     """Begin a browser flow; returns the provider's authorization URL to redirect to.
 
     Generates ``state``, ``nonce`` and a PKCE verifier and keeps them, with the client's
     ``redirect_uri`` (and ``client_state``, echoed back), for ``OAUTH_STATE_TTL`` seconds.
+    ``code_challenge`` (S256, checked by the schema) is the client's own PKCE challenge: it
+    goes with the flow, then with the one-time code, which :func:`exchange_one_time_code`
+    then spends only with its verifier. ``browser_binding`` (see :func:`browser_binding`) is
+    kept as its SHA-256: the callback of a sign-in flow requires the same value.
 
     :raises NotFound: the provider is not configured.
     :raises BadRequest: ``redirect_uri`` is missing or not on the allow-list.
@@ -157,6 +176,8 @@ def start_authorization(
         "client_state": client_state,
         "nonce": nonce,
         "code_verifier": code_verifier,
+        "code_challenge": code_challenge,
+        "browser_binding": _digest(browser_binding) if browser_binding else None,
         "link_user_id": link_user_id,
     }
     store.put(store.STATE, state, flow, int(current_app.config["OAUTH_STATE_TTL"]))
@@ -170,19 +191,38 @@ def start_link(
 
     :raises NotFound, BadRequest, UpstreamError: as :func:`start_authorization`.
     :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
+    :raises EmailNotVerified: the user's email is not verified.
     """
-    user = auth_services.get_active_user(user_id)
+    user = _linking_user(user_id)
     return start_authorization(
         provider_name, redirect_uri, client_state=client_state, link_user_id=str(user.id)
     )
 
 
-def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str:
+def browser_binding(existing: str | None) -> str:
+    """The value of the cookie that binds sign-in flows to one browser.
+
+    ``existing`` (the browser's current cookie) when it is a value we could have issued, so
+    that two tabs signing in at once share it; otherwise a new random one.
+    """
+    if existing and BROWSER_BINDING.match(existing):
+        return existing
+    return secrets.token_urlsafe(32)
+
+
+def complete_authorization(
+    provider_name: str, params: Mapping[str, str], *, browser_binding: str | None = None
+) -> str:
     """Finish a browser flow: returns the client URL to redirect the browser to.
 
-    With ``code=<one-time code>`` after a sign-in, ``linked=<provider>`` after a link, or
-    ``error=<code>`` when the provider or a rule said no (``access_denied``, ``invalid_token``,
+    With ``code=<one-time code>`` after a sign-in, ``link_code=<one-time code>`` after a link
+    flow (nothing is linked until its initiator calls :func:`confirm_link`), or ``error=<code>``
+    when the provider or a rule said no (``access_denied``, ``invalid_token``,
     ``account_exists_unverified``, ...). The client's ``state`` is echoed back when it sent one.
+
+    ``browser_binding`` is this browser's binding cookie: a sign-in flow started by another
+    browser (or none) ends with ``error=invalid_request`` and signs nobody in. A link flow
+    needs none (it was started by an XHR; :func:`confirm_link` checks who finishes it).
 
     :raises NotFound: the provider is not configured.
     :raises BadRequest: the ``state`` is missing, unknown, used or expired (so there is no
@@ -194,7 +234,9 @@ def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str
     if flow is None:
         raise BadRequest("This sign-in attempt is unknown or has expired. Start again.")
     try:
-        outcome = _finish_flow(provider, flow, params)
+        outcome = _refusal(provider, flow, params, browser_binding) or _finish_flow(
+            provider, flow, params
+        )
     except AppError as error:
         db.session.rollback()
         events.record("oauth_failed", provider=provider.name, reason=error.code)
@@ -207,28 +249,76 @@ def complete_authorization(provider_name: str, params: Mapping[str, str]) -> str
     return client_redirect(flow["redirect_uri"], outcome, flow.get("client_state"))
 
 
-def _finish_flow(
-    provider: OAuthProvider, flow: Mapping[str, Any], params: Mapping[str, str]
-) -> dict[str, str]:
+def _refusal(
+    provider: OAuthProvider,
+    flow: Mapping[str, Any],
+    params: Mapping[str, str],
+    browser_binding: str | None,
+) -> dict[str, str] | None:
+    """The client's answer when the callback must go no further, else None."""
     if flow.get("provider") != provider.name:
+        return {"error": "invalid_request"}
+    if not flow.get("link_user_id") and not _same_browser(
+        flow.get("browser_binding"), browser_binding
+    ):
+        # Checked before the provider's code is redeemed: a callback URL lifted from another
+        # browser's flow (login CSRF) gets nowhere near a session.
+        events.record("oauth_failed", provider=provider.name, reason="browser_mismatch")
         return {"error": "invalid_request"}
     if params.get("error"):
         error = params["error"]
         events.record("oauth_failed", provider=provider.name, reason="provider_error")
         return {"error": error if PROVIDER_ERROR.match(error) else FALLBACK_ERROR}
+    return None
+
+
+def _same_browser(expected: Any, presented: str | None) -> bool:
+    if not isinstance(expected, str) or not expected or not presented:
+        return False
+    return hmac.compare_digest(_digest(presented).encode(), expected.encode())
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _finish_flow(
+    provider: OAuthProvider, flow: Mapping[str, Any], params: Mapping[str, str]
+) -> dict[str, str]:
     code = params.get("code")
     if not code:
         return {"error": "invalid_request"}
     token = provider.exchange_code(code, flow["code_verifier"], redirect_uri=callback_url(provider))
     identity = provider.fetch_identity(token, nonce=flow["nonce"], profile=params)
     if flow.get("link_user_id"):
-        link_identity(flow["link_user_id"], identity)
-        return {"linked": provider.name}
+        return {"link_code": _hold_link(str(flow["link_user_id"]), identity)}
     user = resolve_user(identity)
     one_time_code = secrets.token_urlsafe(32)
-    payload = {"user_id": str(user.id), "provider": provider.name}
+    payload = {
+        "user_id": str(user.id),
+        "provider": provider.name,
+        "code_challenge": flow.get("code_challenge"),
+    }
     store.put(store.CODE, one_time_code, payload, int(current_app.config["OAUTH_CODE_TTL"]))
     return {"code": one_time_code}
+
+
+def _hold_link(user_id: str, identity: ProviderIdentity) -> str:
+    # Whoever finished the flow in their browser, only the initiator may link the identity
+    # (confirm_link); until then it waits under a one-time code. Nothing is recorded against
+    # the initiator here: this request's address and user agent are the completing browser's.
+    link_code = secrets.token_urlsafe(32)
+    pending = {
+        "user_id": user_id,
+        "provider": identity.provider,
+        "subject": identity.subject,
+        "email": identity.email,
+        "email_verified": identity.email_verified,
+        "name": identity.name,
+    }
+    store.put(store.LINK, link_code, pending, int(current_app.config["OAUTH_CODE_TTL"]))
+    events.record("oauth_link_pending", provider=identity.provider)
+    return link_code
 
 
 def client_redirect(redirect_uri: str, params: Mapping[str, str], client_state: Any) -> str:
@@ -241,19 +331,41 @@ def client_redirect(redirect_uri: str, params: Mapping[str, str], client_state: 
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def exchange_one_time_code(code: str, client: ClientInfo) -> SignInResult:
+def exchange_one_time_code(
+    code: str, client: ClientInfo, *, code_verifier: str | None = None
+) -> SignInResult:
     """Spend a one-time code from the callback: a token pair, or the user's MFA challenge.
 
-    :raises InvalidLinkToken: unknown, used or expired (after ``OAUTH_CODE_TTL`` seconds).
+    The code is spent by the first attempt, whatever the verifier: a wrong one cannot be
+    followed by another guess.
+
+    :raises InvalidLinkToken: unknown, used or expired (after ``OAUTH_CODE_TTL`` seconds); or
+        its flow had a ``code_challenge`` and ``code_verifier`` is missing or does not match
+        it; or it had none and a ``code_verifier`` was sent.
     :raises AccountDisabled, EmailNotVerified: see :func:`sign_in_user`.
     """
     payload = store.take(store.CODE, code)
     if payload is None:
         raise InvalidLinkToken()
+    if not _verifier_matches(payload.get("code_challenge"), code_verifier):
+        events.record("oauth_failed", provider=payload.get("provider"), reason="pkce_mismatch")
+        raise InvalidLinkToken()
     user = _user(payload.get("user_id"))
     if user is None:
         raise InvalidLinkToken()
     return sign_in_user(user, str(payload.get("provider")), client)
+
+
+def _verifier_matches(challenge: Any, verifier: str | None) -> bool:
+    # RFC 7636 4.6, S256 only. A verifier for a code issued without a challenge is refused as
+    # well: the client believes in a protection the code never had.
+    if not challenge:
+        return verifier is None
+    if verifier is None:
+        return False
+    digest = hashlib.sha256(verifier.encode()).digest()
+    computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return hmac.compare_digest(computed.encode(), str(challenge).encode())
 
 
 # --- native apps -----------------------------------------------------------------------------
@@ -323,7 +435,9 @@ def sign_in_user(user: User, provider_name: str, client: ClientInfo) -> SignInRe
 def resolve_user(identity: ProviderIdentity) -> User:
     """The local user for a provider identity: found, linked by verified email, or created.
 
-    Commits. A concurrent sign-in of the same identity (unique indexes) is retried once.
+    Commits. A link by verified email queues the ``provider_linked`` notice in the same
+    transaction (an account created here gets none). A concurrent sign-in of the same identity
+    (unique indexes) is retried once.
 
     :raises OAuthLinkRefused: a local account has the email, and it or the provider's email is
         not verified (never merged silently).
@@ -384,6 +498,7 @@ def _link_by_email(user: User, identity: ProviderIdentity) -> User:
     account = _new_account(user, identity, signed_in=True)
     if user.name is None and identity.name:
         user.name = identity.name
+    security_notice(user.id, "provider_linked", provider=_display_name(identity.provider))
     db.session.commit()
     revocation.publish(sids=claimed)
     events.record("oauth_linked", user_id=user.id, provider=account.provider, via="verified_email")
@@ -411,22 +526,51 @@ def _create_user(email: str, identity: ProviderIdentity) -> User:
     return user
 
 
-def link_identity(user_id: str, identity: ProviderIdentity) -> OAuthAccount:
-    """Link ``identity`` to the signed-in user (the ``/link`` flow); idempotent. Commits.
+def confirm_link(code: str, user_id: str) -> OAuthAccount:
+    """Link the identity a link flow verified to ``user_id``, who must have started that flow.
 
+    The code is spent before anything else, so a refused confirmation cannot be retried.
+    Idempotent when the identity is already the user's. Commits; a new link queues the
+    ``provider_linked`` notice in the same transaction. A refusal links and sends nothing.
+
+    :raises InvalidLinkToken: the code is unknown, used or expired (``OAUTH_CODE_TTL``).
+    :raises PermissionDenied: another user started the flow (nothing is linked).
+    :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
+    :raises EmailNotVerified: the user's email is not verified.
     :raises OAuthAlreadyLinked: the identity belongs to another user, or the user already has
         another account of this provider.
-    :raises AccountDisabled, TokenInvalid: the user is disabled or gone.
     """
-    user = auth_services.get_active_user(user_id)
+    pending = store.take(store.LINK, code)
+    if pending is None:
+        raise InvalidLinkToken()
+    if pending.get("user_id") != user_id:
+        raise PermissionDenied("This link was started by another account.")
+    user = _linking_user(user_id)
+    identity = ProviderIdentity(
+        provider=str(pending["provider"]),
+        subject=str(pending["subject"]),
+        email=pending.get("email"),
+        email_verified=bool(pending.get("email_verified")),
+        name=pending.get("name"),
+    )
+    return _link_identity(user, identity)
+
+
+def _link_identity(user: User, identity: ProviderIdentity) -> OAuthAccount:
     account = _find_account(identity.provider, identity.subject)
     if account is not None and account.user_id != user.id:
         raise OAuthAlreadyLinked()
     if account is None:
         if _user_account(user.id, identity.provider) is not None:
             raise OAuthAlreadyLinked("Unlink your other account of this provider first.")
-        account = _new_account(user, identity, signed_in=False)
-        db.session.commit()
+        try:
+            account = _new_account(user, identity, signed_in=False)
+            security_notice(user.id, "provider_linked", provider=_display_name(identity.provider))
+            db.session.commit()
+        except IntegrityError:
+            # Linked by a concurrent request (unique provider+subject, or user+provider).
+            db.session.rollback()
+            raise OAuthAlreadyLinked() from None
         events.record("oauth_linked", user_id=user.id, provider=identity.provider, via="link")
         return account
     _touch(account, identity, signed_in=False)
@@ -447,7 +591,8 @@ def list_accounts(user_id: str) -> list[OAuthAccount]:
 
 
 def unlink(provider_name: str, user_id: str) -> None:
-    """Remove the user's account of this provider. Commits.
+    """Remove the user's account of this provider. Commits, with the ``provider_unlinked``
+    notice queued in the same transaction.
 
     :raises NotFound: the provider is not configured, or the user has no account of it.
     :raises LastSignInMethod: the user has no password and no other linked provider.
@@ -468,6 +613,7 @@ def unlink(provider_name: str, user_id: str) -> None:
         db.session.rollback()
         raise LastSignInMethod()
     db.session.delete(account)
+    security_notice(user.id, "provider_unlinked", provider=provider.display_name)
     db.session.commit()
     events.record("oauth_unlinked", user_id=user.id, provider=provider.name)
 
@@ -512,6 +658,11 @@ def _touch(account: OAuthAccount, identity: ProviderIdentity, *, signed_in: bool
         account.last_login_at = utcnow()
 
 
+def _display_name(provider_name: str) -> str:
+    cls = REGISTRY.get(provider_name)
+    return cls.display_name if cls is not None else provider_name
+
+
 def _usable_email(email: str | None) -> str | None:
     if not email:
         return None
@@ -519,6 +670,15 @@ def _usable_email(email: str | None) -> str | None:
         return normalize_email(email)
     except ValueError:
         return None
+
+
+def _linking_user(user_id: str) -> User:
+    # An account whose email nobody proved may be someone else's address (a squatter's
+    # registration): it may not gather sign-in methods.
+    user = auth_services.get_active_user(user_id)
+    if not user.email_verified:
+        raise EmailNotVerified("Verify your email address before linking a provider.")
+    return user
 
 
 def _ensure_active(user: User) -> None:

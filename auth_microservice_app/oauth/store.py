@@ -1,4 +1,5 @@
-"""Single-use, expiring values of the OAuth flows: the authorization ``state`` and one-time codes.
+"""Single-use, expiring values of the OAuth flows: the authorization ``state``, the one-time
+sign-in ``code`` and the ``link_code`` of a link flow.
 
 Redis holds them (``SET ... EX``, taken with ``GETDEL``); while Redis is down the ``oauth_states``
 table does (taken with one ``DELETE ... RETURNING``). Either way a value is taken at most once,
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 STATE = "state"
 CODE = "code"
+#: A link flow's verified identity and its initiator, waiting for ``/link/confirm``.
+LINK = "link"
 
 
 def storage_key(kind: str, secret: str) -> str:

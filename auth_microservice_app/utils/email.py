@@ -33,6 +33,8 @@ TEMPLATES = (
     "new_sign_in",
     "two_factor_enabled",
     "two_factor_disabled",
+    "provider_linked",
+    "provider_unlinked",
 )
 
 

@@ -41,6 +41,7 @@ class AppleProvider:
     name: ClassVar[str] = "apple"
     display_name: ClassVar[str] = "Apple"
     supports_id_token: ClassVar[bool] = True
+    callback_form_post: ClassVar[bool] = True
     scope = "name email"
 
     def __init__(

@@ -91,6 +91,8 @@ class OAuthProvider(Protocol):
     display_name: ClassVar[str]
     #: Whether native apps may sign in with the provider's id_token (OIDC providers).
     supports_id_token: ClassVar[bool]
+    #: Whether the browser comes back with a cross-site form POST (``response_mode=form_post``).
+    callback_form_post: ClassVar[bool]
 
     @classmethod
     def from_config(cls, context: ProviderContext) -> OAuthProvider | None:

@@ -31,6 +31,7 @@ class GitHubProvider:
     name: ClassVar[str] = "github"
     display_name: ClassVar[str] = "GitHub"
     supports_id_token: ClassVar[bool] = False
+    callback_form_post: ClassVar[bool] = False
     scope = "read:user user:email"
 
     def __init__(

@@ -30,6 +30,7 @@ class GoogleProvider:
     name: ClassVar[str] = "google"
     display_name: ClassVar[str] = "Google"
     supports_id_token: ClassVar[bool] = True
+    callback_form_post: ClassVar[bool] = False
     scope = "openid email profile"
 
     def __init__(

@@ -31,6 +31,7 @@ def test_every_template_renders_text_and_html(app, template):
         "when": "2026-12-01 10:00 UTC",
         "user_agent": "Phone/1",
         "ip": "203.0.113.9",
+        "provider": "Google",
     }
     with app.test_request_context():
         message = mail.render(template, "ada@example.com", **context)

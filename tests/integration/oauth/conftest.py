@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
@@ -28,9 +29,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select
 
 from auth_microservice_app.extensions import db
-from tests.conftest import make_app
+from auth_microservice_app.models import OAuthAccount, User
+from tests.conftest import PASSWORD, Mailbox, make_app
 
 PROVIDER_DIR = Path(__file__).resolve().parents[2] / "oidc_provider"
 STARTUP_TIMEOUT = 30.0
@@ -344,3 +347,67 @@ def bearer(token: str) -> dict[str, str]:
 def access_claims(pair: dict[str, Any]) -> dict[str, Any]:
     """The claims of our access token (signature checked elsewhere: tests/integration/auth)."""
     return dict(jwt.decode(pair["access_token"], options={"verify_signature": False}))
+
+
+# --- local accounts and linking --------------------------------------------------------------
+
+
+def register(client: FlaskClient, email: str, *, verified: bool, app: Flask) -> str:
+    """A password account (its email verified or not); returns its id."""
+    response = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 201, response.json
+    if verified:
+        set_email_verified(app, email, True)
+    return str(response.json["user"]["id"])
+
+
+def set_email_verified(app: Flask, email: str, verified: bool) -> None:
+    with app.app_context():
+        user = db.session.execute(select(User).where(User.email == email)).scalar_one()
+        user.email_verified_at = datetime.now(UTC) if verified else None
+        db.session.commit()
+
+
+def login(client: FlaskClient, email: str) -> dict[str, Any]:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.json
+    return dict(response.json)
+
+
+def linked_accounts(app: Flask) -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = db.session.execute(select(OAuthAccount.provider, OAuthAccount.user_id)).all()
+    return [(provider, str(user_id)) for provider, user_id in rows]
+
+
+def start_link(client: FlaskClient, access_token: str, **body: str) -> str:
+    """``POST /<provider>/link`` (Google); the authorization URL to open in a browser."""
+    response = client.post(
+        "/api/v1/oauth/google/link",
+        json={"redirect_uri": CLIENT_REDIRECT, **body},
+        headers=bearer(access_token),
+    )
+    assert response.status_code == 200, response.json
+    return str(response.json["authorization_url"])
+
+
+def confirm_link(client: FlaskClient, access_token: str, code: str) -> Any:
+    return client.post(
+        "/api/v1/oauth/link/confirm", json={"code": code}, headers=bearer(access_token)
+    )
+
+
+def browser(app: Flask, user_agent: str, ip: str) -> FlaskClient:
+    """Another browser: its own cookie jar, user agent and address."""
+    client = app.test_client()
+    client.environ_base.update({"HTTP_USER_AGENT": user_agent, "REMOTE_ADDR": ip})
+    return client
+
+
+@pytest.fixture
+def google_mailbox(google_app: Flask, mailbox: Mailbox) -> Iterator[Mailbox]:
+    """``mailbox``, for the mail that ``google_app`` sends."""
+    previous = google_app.config["EMAIL_FILE_DIR"]
+    google_app.config["EMAIL_FILE_DIR"] = mailbox.directory
+    yield mailbox
+    google_app.config["EMAIL_FILE_DIR"] = previous

@@ -358,3 +358,29 @@ def test_cache_ttl_zero_fetches_every_time(app, signing_key_pem, httpserver, app
     assert paths.count("/apple/.well-known/openid-configuration") == 2
     with uncached.app_context():
         db.engine.dispose()
+
+
+# --- the browser binding: Apple's answer is a cross-site form POST ---------------------------
+
+
+def test_authorize_binds_the_browser_with_a_same_site_none_cookie(apple_app, apple):
+    response = apple_app.test_client().get(
+        "/api/v1/oauth/apple/authorize", query_string={"redirect_uri": CLIENT_REDIRECT}
+    )
+    [header] = response.headers.getlist("Set-Cookie")
+    name, _, rest = header.partition("=")
+    # Its own name: a Lax cookie of a Google flow in the same browser does not replace it.
+    assert name == "__Secure-oauth_binding_post"
+    attributes = {part.strip().lower() for part in rest.split(";")[1:]}
+    assert {"secure", "httponly", "samesite=none", "path=/api/v1/oauth/", "max-age=600"} <= (
+        attributes
+    )
+
+
+def test_form_post_in_another_browser_signs_nobody_in(apple_app, apple):
+    started_in = apple_app.test_client()
+    form = {"code": apple.code, "state": authorize(started_in, apple)["state"]}
+    response = apple_app.test_client().post("/api/v1/oauth/apple/callback", data=form)
+    assert response.status_code == 302
+    assert query(response.headers["Location"]) == {"error": "invalid_request"}
+    assert apple.token_forms == []  # the provider's code was not even redeemed

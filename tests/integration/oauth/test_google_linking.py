@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -11,41 +10,21 @@ from sqlalchemy import func, select
 
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import OAuthAccount, User
-from tests.conftest import PASSWORD
 from tests.integration.oauth.conftest import (
     CALLBACK,
     CLIENT_REDIRECT,
     GoogleFlow,
     access_claims,
     bearer,
+    confirm_link,
     drive_provider,
+    linked_accounts,
+    login,
     query,
+    register,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def register(client, email: str, *, verified: bool, app: Flask) -> str:
-    response = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 201, response.json
-    if verified:
-        with app.app_context():
-            user = db.session.execute(select(User).where(User.email == email)).scalar_one()
-            user.email_verified_at = datetime.now(UTC)
-            db.session.commit()
-    return str(response.json["user"]["id"])
-
-
-def login(client, email: str) -> dict:
-    response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.json
-    return dict(response.json)
-
-
-def linked_accounts(app: Flask) -> list[tuple[str, str]]:
-    with app.app_context():
-        rows = db.session.execute(select(OAuthAccount.provider, OAuthAccount.user_id)).all()
-    return [(provider, str(user_id)) for provider, user_id in rows]
 
 
 def users(app: Flask) -> int:
@@ -98,7 +77,7 @@ def test_refused_link_over_the_native_endpoint_is_409(google_flow, google_app, o
 def test_link_endpoint_links_the_provider_to_the_signed_in_user(
     google_flow: GoogleFlow, google_app
 ):
-    user_id = register(google_flow.client, "ada@example.com", verified=False, app=google_app)
+    user_id = register(google_flow.client, "ada@example.com", verified=True, app=google_app)
     access = login(google_flow.client, "ada@example.com")["access_token"]
     response = google_flow.client.post(
         "/api/v1/oauth/google/link",
@@ -111,7 +90,11 @@ def test_link_endpoint_links_the_provider_to_the_signed_in_user(
     assert query(url)["code_challenge_method"] == "S256"
     callback = google_flow.callback(drive_provider(url, login="verified", stop_at=CALLBACK))
     assert callback.status_code == 302
-    assert query(callback.headers["Location"]) == {"linked": "google", "state": "link-1"}
+    answer = query(callback.headers["Location"])
+    assert set(answer) == {"link_code", "state"} and answer["state"] == "link-1"
+    assert linked_accounts(google_app) == []  # the callback links nothing
+    confirmed = confirm_link(google_flow.client, access, answer["link_code"])
+    assert confirmed.status_code == 200, confirmed.json
     assert linked_accounts(google_app) == [("google", user_id)]
     # the Google identity now signs in to that account, whatever its email
     assert access_claims(google_flow.sign_in("verified"))["sub"] == user_id
@@ -128,7 +111,7 @@ def test_link_requires_an_access_token(google_client):
 
 
 def test_link_checks_the_redirect_uri(google_flow: GoogleFlow, google_app):
-    register(google_flow.client, "ada@example.com", verified=False, app=google_app)
+    register(google_flow.client, "ada@example.com", verified=True, app=google_app)
     access = login(google_flow.client, "ada@example.com")["access_token"]
     response = google_flow.client.post(
         "/api/v1/oauth/google/link",
@@ -148,7 +131,11 @@ def test_identity_of_another_user_cannot_be_linked(google_flow: GoogleFlow, goog
         headers=bearer(access),
     ).json["authorization_url"]
     callback = google_flow.callback(drive_provider(url, login="verified", stop_at=CALLBACK))
-    assert query(callback.headers["Location"]) == {"error": "oauth_already_linked"}
+    code = query(callback.headers["Location"])["link_code"]
+    response = confirm_link(google_flow.client, access, code)
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "oauth_already_linked"
+    assert [provider for provider, _ in linked_accounts(google_app)] == ["google"]
 
 
 def test_unlink_with_a_password_left(google_flow: GoogleFlow, google_app):
