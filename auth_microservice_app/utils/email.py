@@ -60,7 +60,7 @@ class Message:
 
 def message_id(domain: str) -> str:
     """A unique ``Message-ID`` from the CSPRNG (``make_msgid`` draws on the shared ``random``
-    state, from whatever thread delivers)."""
+    state, from whatever thread delivers, under the feet of whoever else uses it)."""
     return f"<{secrets.token_hex(16)}@{domain}>"
 
 
@@ -92,6 +92,8 @@ def to_mime(message: Message) -> EmailMessage:
     mime["Message-ID"] = message_id(config["EMAIL_FROM"].rpartition("@")[2] or "localhost")
     mime.set_content(message.text)
     mime.add_alternative(message.html, subtype="html")
+    # also from the CSPRNG: email.generator would draw the boundary from the shared `random`
+    mime.set_boundary(f"=_{secrets.token_hex(16)}")
     return mime
 
 
