@@ -552,25 +552,17 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         errors={404: ("not_found",)},
         no_store=False,
     ),
-    "auth.verify_email": {
-        "GET": Op(
-            "Verify the email address (the link in the email)",
-            ACCOUNT,
-            UserResultSchema,
-            query=LinkTokenSchema,
-            errors={400: ("invalid_token",), 403: ("account_disabled",)},
-            response_example={"user": USER},
-        ),
-        "POST": Op(
-            "Verify the email address",
-            ACCOUNT,
-            UserResultSchema,
-            body=LinkTokenSchema,
-            errors={400: ("invalid_token",), 403: ("account_disabled",)},
-            request_example={"token": LINK_TOKEN},
-            response_example={"user": USER},
-        ),
-    },
+    "auth.verify_email": Op(
+        "Verify the email address",
+        ACCOUNT,
+        UserResultSchema,
+        description="Spends the token from the emailed link. POST only: mail scanners follow "
+        "links, so no GET spends a token.",
+        body=LinkTokenSchema,
+        errors={400: ("invalid_token",), 403: ("account_disabled",)},
+        request_example={"token": LINK_TOKEN},
+        response_example={"user": USER},
+    ),
     "auth.verify_email_resend": Op(
         "Send the verification email again",
         ACCOUNT,

@@ -25,8 +25,6 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 #: Operations the code has beyond API.md's endpoint tables, each with the reason.
 EXTRA_OPERATIONS = {
     ("GET", "/api/v1/auth/events"): "the user's security-event log; API.md does not list it",
-    ("GET", "/api/v1/auth/verify-email"): "API.md names it only in the POST row's text "
-    "('GET /verify-email?token= works too'), not as a row of its own",
 }
 #: API.md path -> the path the code serves, where only a path parameter's name differs.
 RENAMED_PATH_PARAMETERS = {

@@ -46,10 +46,15 @@ def test_verification_link_verifies_once(auth, client, mailbox):
     assert again.json["error"]["code"] == "invalid_token"
 
 
-def test_the_link_in_the_email_works_as_a_get(auth, client, mailbox):
+def test_a_get_of_the_link_spends_nothing(auth, client, mailbox):
+    # what a mail scanner does with every link: it must neither verify nor use up the token
     auth.register("ada@example.com")
     token = mailbox.link_token(mailbox.to("ada@example.com")[0], "verify-email")
-    response = client.get(f"{API}/verify-email?token={token}")
+    scanned = client.get(f"{API}/verify-email?token={token}")
+    assert scanned.status_code == 405
+    assert token not in scanned.get_data(as_text=True)
+    assert auth.login("ada@example.com")  # still unverified, still the registrant's
+    response = client.post(f"{API}/verify-email", json={"token": token})
     assert response.status_code == 200
     assert response.json["user"]["email_verified"] is True
 
