@@ -41,6 +41,9 @@ class BackupCode(db.Model):  # type: ignore[name-defined]
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
     )
     code_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    #: ``kid:hex``, a keyed 16-bit hash of the code (crypto.EncryptionKeyRing.lookup_hint): a
+    #: typed code is checked against the one hash it can match, not against all ten.
+    lookup_hint: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
