@@ -688,10 +688,13 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         "Disable two-factor",
         TWO_FACTOR,
         MessageSchema,
+        description="The password and a code. An account without a password (OAuth or magic "
+        "link only) sends the code alone, with a fresh access token (from a sign-in within "
+        "its lifetime, not from a refresh).",
         body=DisableSchema,
         auth=BEARER,
         errors={
-            401: ("invalid_credentials", "invalid_mfa_code"),
+            401: ("invalid_credentials", "invalid_mfa_code", "fresh_token_required"),
             403: ("account_disabled",),
             409: ("conflict",),
         },

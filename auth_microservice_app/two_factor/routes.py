@@ -43,7 +43,9 @@ def enable() -> tuple[Response, int]:
 @jwt_required()
 def disable() -> tuple[Response, int]:
     data, claims = load(DisableSchema()), get_jwt()
-    services.disable(claims["sub"], claims["sid"], data["password"], data["code"])
+    services.disable(
+        claims["sub"], claims["sid"], data["password"], data["code"], fresh=bool(claims["fresh"])
+    )
     return no_store({"message": "Two-factor authentication is disabled."})
 
 

@@ -21,7 +21,9 @@ class CodeSchema(StrictSchema):
 
 
 class DisableSchema(StrictSchema):
-    password = SafeString(required=True, max_length=MAX_PASSWORD_INPUT)
+    """``password`` is required when the account has one; without one, a fresh sign-in is."""
+
+    password = SafeString(max_length=MAX_PASSWORD_INPUT, load_default=None)
     code = SafeString(required=True, min_length=1, max_length=MAX_CODE_LENGTH)
 
 

@@ -34,7 +34,15 @@ from ..auth.services import (
     start_session,
 )
 from ..auth.validators import normalize_password
-from ..errors import AuthenticationFailed, Conflict, InvalidMfaCode, RateLimited, TokenInvalid
+from ..errors import (
+    AuthenticationFailed,
+    Conflict,
+    FreshTokenRequired,
+    InvalidMfaCode,
+    RateLimited,
+    TokenInvalid,
+    ValidationFailed,
+)
 from ..extensions import db
 from ..models import User
 from ..models.two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
@@ -313,15 +321,19 @@ def _activate(credential: TwoFactorCredential, step: int) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def disable(user_id: str, session_id: str, password: str, code: str) -> None:
-    """Turn 2FA off after re-checking the password and a code (TOTP or backup code).
+def disable(user_id: str, session_id: str, password: str | None, code: str, *, fresh: bool) -> None:
+    """Turn 2FA off after re-checking the user: the password and a code (TOTP or backup code);
+    for an account without a password (OAuth or magic link only), a fresh sign-in (``fresh``:
+    the access token comes from a sign-in, not a refresh) and a code.
 
     Deletes the secret, the backup codes and pending challenges, and revokes every other session
     of the user (this one stays valid).
 
     :raises Conflict: 2FA is not enabled.
+    :raises ValidationFailed: the account has a password and none was sent.
+    :raises FreshTokenRequired: no password on the account, and the token is not fresh.
     :raises RateLimited: the account is in a brute-force wait (see :mod:`..auth.throttle`).
-    :raises AuthenticationFailed: wrong password, or the account has none (counts as a failure).
+    :raises AuthenticationFailed: wrong password (counts as a failure).
     :raises InvalidMfaCode: wrong or already used code (counts as a failure).
     :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
     Side effects: queues the ``two_factor_disabled`` notice.
@@ -329,8 +341,11 @@ def disable(user_id: str, session_id: str, password: str, code: str) -> None:
     user = get_active_user(user_id)
     email, uid, password_hash = user.email, user.id, user.password_hash
     credential = _enabled_credential(uid)
+    _check_reauthentication(password_hash, password, fresh)
     throttle.reserve(email)
-    if password_hash is None or not verify_password(password_hash, normalize_password(password)):
+    if password_hash is not None and not verify_password(
+        password_hash, normalize_password(password or "")
+    ):
         db.session.rollback()
         events.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
         raise AuthenticationFailed("The password is incorrect.")
@@ -343,6 +358,24 @@ def disable(user_id: str, session_id: str, password: str, code: str) -> None:
     revoked = revoke_other_sessions(uid, session_id, "two_factor_disabled")  # commits it all
     throttle.succeeded(email)
     events.record("two_factor_disabled", user_id=uid, sessions_revoked=revoked)
+
+
+def _check_reauthentication(password_hash: str | None, password: str | None, fresh: bool) -> None:
+    """What proves the user besides the code: their password, or (without one) a fresh sign-in.
+
+    A password sent for an account that has none is simply wrong, as before.
+    """
+    if password_hash is not None and password is None:
+        db.session.rollback()
+        raise ValidationFailed(details={"password": ["Missing data for required field."]})
+    if password_hash is None and password is None and not fresh:
+        db.session.rollback()
+        raise FreshTokenRequired(
+            "This account has no password: sign in again, then turn two-factor off."
+        )
+    if password_hash is None and password is not None:
+        db.session.rollback()
+        raise AuthenticationFailed("The password is incorrect.")
 
 
 def regenerate_backup_codes(user_id: str, code: str) -> list[str]:

@@ -44,3 +44,47 @@ def test_native_sign_in_with_two_factor_gets_the_challenge(
     assert response.status_code == 200
     assert response.json["mfa_required"] is True
     assert set(response.json) == {"mfa_required", "mfa_token", "methods"}
+
+
+def refreshed(client, pair: dict) -> str:
+    response = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert response.status_code == 200, response.json
+    return str(response.json["access_token"])
+
+
+def test_an_account_without_a_password_turns_2fa_off_with_a_fresh_sign_in_and_a_code(
+    google_flow: GoogleFlow,
+):
+    client = google_flow.client
+    first = google_flow.sign_in()
+    backup_codes = enable_two_factor(client, first["access_token"])
+    challenge = google_flow.exchange(google_flow.client_redirect("verified")["code"]).json
+    signed_in = client.post(
+        "/api/v1/2fa/verify",
+        json={"mfa_token": challenge["mfa_token"], "code": backup_codes[0]},
+    ).json
+
+    stale = client.post(
+        "/api/v1/2fa/disable",
+        json={"code": backup_codes[1]},
+        headers=bearer(refreshed(client, signed_in)),
+    )
+    assert stale.status_code == 401
+    assert stale.json["error"]["code"] == "fresh_token_required"
+    # a password the account does not have is wrong, as before
+    guessed = client.post(
+        "/api/v1/2fa/disable",
+        json={"code": backup_codes[1], "password": "anything at all"},
+        headers=bearer(signed_in["access_token"]),
+    )
+    assert guessed.status_code == 401
+    assert guessed.json["error"]["code"] == "invalid_credentials"
+
+    fresh = client.post(
+        "/api/v1/2fa/disable",
+        json={"code": backup_codes[1]},
+        headers=bearer(signed_in["access_token"]),
+    )
+    assert fresh.status_code == 200, fresh.json
+    status = client.get("/api/v1/2fa/status", headers=bearer(signed_in["access_token"]))
+    assert status.json["enabled"] is False
