@@ -11,3 +11,4 @@ from . import cli, routes, services  # noqa: E402,F401 - routes and commands att
 @bp.record_once
 def _load_keys(state: BlueprintSetupState) -> None:
     services.init_app(state.app)
+    services.warn_about_secrets_without_a_key(state.app)

@@ -15,4 +15,14 @@ def rotate_key() -> None:
     """
     changed, total = services.reencrypt_secrets()
     primary = services.encryption_keys().primary
-    click.echo(f"re-encrypted {changed} of {total} TOTP secrets; all now under key {primary!r}")
+    missing = services.secrets_without_a_key()
+    if not missing:
+        click.echo(f"re-encrypted {changed} of {total} TOTP secrets; all now under key {primary!r}")
+        return
+    click.echo(f"re-encrypted {changed} of {total} TOTP secrets under key {primary!r}")
+    for kid, count in sorted(missing.items()):
+        click.echo(f"{count} secret(s) still under key {kid!r}, which is not configured")
+    raise click.ClickException(
+        "those users cannot pass two-factor: put the keys back in TOTP_ENCRYPTION_KEYS "
+        "(after the new one) and run this again"
+    )

@@ -138,6 +138,33 @@ def test_key_rotation_decrypts_with_any_key_and_the_command_reencrypts(app, make
         assert response.status_code == 200, response.json
 
 
+def test_a_secret_under_a_key_no_longer_configured_is_a_503_a_warning_and_a_report(
+    make_other_app, clock, caplog
+):
+    old, new = new_key(), new_key()
+    alice = enroll_on(make_other_app(TOTP_ENCRYPTION_KEYS=f"old:{b64(old)}"), clock)
+
+    caplog.clear()
+    only_new = make_other_app(TOTP_ENCRYPTION_KEYS=f"new:{b64(new)}")  # "old" dropped too soon
+    warnings = [r for r in caplog.records if "no longer in TOTP_ENCRYPTION_KEYS" in r.message]
+    assert [r.credentials for r in warnings] == [1]
+
+    client = only_new.test_client()
+    flow = TwoFactor(client, AuthActions(client), clock)
+    caplog.clear()
+    response = flow.verify(flow.challenge(alice.email), flow.next_code(alice.secret))
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "service_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    [line] = [r for r in caplog.records if r.message.startswith("TOTP secret cannot be decrypted")]
+    assert line.key_id == "old"
+    assert alice.secret not in caplog.text
+
+    result = only_new.test_cli_runner().invoke(args=["two-factor", "rotate-key"])
+    assert result.exit_code != 0
+    assert "1 secret(s) still under key 'old', which is not configured" in result.output
+
+
 def test_migration_matches_the_models(app):
     with app.app_context(), db.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), db.metadata)
