@@ -222,6 +222,16 @@ class Mailbox:
     def html(message: Any) -> str:
         return str(message.get_body(preferencelist=("html",)).get_content())
 
+    def link_for(self, address: str, action: str) -> str:
+        """The token of the last message to ``address`` with an ``action`` link (file names
+        sort in sending order, except under a frozen clock: the action tells them apart)."""
+        import re
+
+        pattern = re.compile(rf"https://app\.test/{action}\?token=")
+        with_link = [m for m in self.to(address) if pattern.search(self.text(m))]
+        assert with_link, f"no {action} link was sent to {address}"
+        return self.link_token(with_link[-1], action)
+
     def link_token(self, message: Any, action: str) -> str:
         import re
 

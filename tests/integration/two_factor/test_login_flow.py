@@ -280,3 +280,28 @@ def test_users_without_2fa_still_get_tokens_from_login(auth):
     tokens = auth.signup_and_login(verified=True)
     assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert claims(tokens["access_token"])["amr"] == ["pwd"]
+
+
+def test_magic_link_sign_in_of_a_2fa_user_gets_the_challenge(tfa, client, mailbox):
+    enrolled = tfa.enroll()
+    client.post("/api/v1/auth/magic-link", json={"email": enrolled.email})
+    token = mailbox.link_for(enrolled.email, "magic-link")
+    response = client.post("/api/v1/auth/magic-link/verify", json={"token": token})
+    assert response.status_code == 200
+    assert response.json["mfa_required"] is True and "access_token" not in response.json
+    verified = tfa.verify(response.json["mfa_token"], tfa.next_code(enrolled.secret))
+    assert claims(verified.json["access_token"])["amr"] == ["email", "otp"]
+
+
+def test_password_reset_keeps_two_factor(tfa, client, mailbox):
+    enrolled = tfa.enroll()
+    client.post("/api/v1/auth/password/forgot", json={"email": enrolled.email})
+    token = mailbox.link_for(enrolled.email, "reset-password")
+    new_password = "a completely new passphrase"
+    reset = client.post(
+        "/api/v1/auth/password/reset", json={"token": token, "password": new_password}
+    )
+    assert reset.status_code == 200
+    login = client.post(LOGIN, json={"email": enrolled.email, "password": new_password})
+    assert login.json["mfa_required"] is True  # a reset proves the mailbox, not the second factor
+    assert tfa.verify(login.json["mfa_token"], tfa.next_code(enrolled.secret)).status_code == 200
