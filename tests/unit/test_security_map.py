@@ -194,12 +194,6 @@ def quoted_settings() -> dict[str, str]:
     return settings
 
 
-#: Production defaults that changed before the map's row did (docs/security.md is being
-#: rewritten on another branch): name -> (the map's old value, the configured value). The
-#: configured value is still checked; drop the entry once the map quotes it.
-AWAITING_THE_MAP = {"REQUIRE_EMAIL_VERIFICATION": ("False", "True")}
-
-
 def test_documented_defaults_match_the_configuration():
     from auth_microservice_app.config import load_config
 
@@ -210,12 +204,8 @@ def test_documented_defaults_match_the_configuration():
         name: (documented, getattr(config, name, "<no such setting>"))
         for name, documented in settings.items()
         if str(getattr(config, name, "<no such setting>")) != documented
-        and name not in AWAITING_THE_MAP
     }
     assert not wrong, f"documented vs configured: {wrong}"
-    for name, (old, configured) in AWAITING_THE_MAP.items():
-        assert str(getattr(config, name)) == configured
-        assert settings.get(name, configured) in {old, configured}
 
 
 def test_no_migration_seeds_an_account():
