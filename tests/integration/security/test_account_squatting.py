@@ -254,3 +254,16 @@ def test_a_password_change_voids_every_outstanding_link(auth, client, mailbox, a
             select(func.count()).select_from(EmailToken).where(EmailToken.used_at.is_(None))
         ).scalar_one()
     assert unused == 0
+
+
+def test_mail_to_an_unproven_address_carries_no_registrant_chosen_name(client, mailbox, auth):
+    # the name is the registrant's text; mailed to any address, it is spam or phishing from us
+    body = {"email": VICTIM, "password": PASSWORD, "name": "Visit evil.example to win"}
+    assert client.post(f"{API}/register", json=body).status_code == 201
+    verification = mailbox.to(VICTIM)[0]
+    assert "evil.example" not in mailbox.text(verification)
+    assert "evil.example" not in mailbox.html(verification)
+    auth.mark_verified(VICTIM)
+    client.post(f"{API}/magic-link", json={"email": VICTIM})
+    magic = [m for m in mailbox.to(VICTIM) if "magic-link" in mailbox.text(m)][-1]
+    assert "evil.example" in mailbox.text(magic)  # once the address is proven, it is theirs
