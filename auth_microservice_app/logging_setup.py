@@ -14,20 +14,35 @@ SENSITIVE_KEY = re.compile(
     r"pass(word)?|token|secret|authorization|cookie|api[_-]?key|code_verifier|otp|hash",
     re.IGNORECASE,
 )
-# Values that look like credentials wherever they appear in free text.
+#: Values that look like credentials wherever they appear in free text.
+#:
+#: These run on request data (paths, queries, user agents, exception messages), so each must
+#: take linear time on any input: a pattern starts only where its run of characters starts (a
+#: lookbehind), its quantifiers are bounded or possessive, so no input makes the engine retry a
+#: run from every one of its positions (``[a-z_]*password`` over 8,000 letters took a second).
 SENSITIVE_TEXT = [
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED]"),
+    (
+        re.compile(r"(?i)(?<![a-z0-9])(bearer|basic)\s{1,16}+[A-Za-z0-9._~+/=-]++"),
+        r"\1 [REDACTED]",
+    ),
     (
         re.compile(
-            r"(?i)([\"']?(?:[a-z_]*password|[a-z_]*token|secret|authorization|cookie)"
-            r"[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,&}]+)"
+            # the name's own prefix (``refresh_`` of ``refresh_token``) stays outside the match
+            r"(?i)((?:password|token|secret|authorization|cookie)[\"']?\s{0,16}+[:=]\s{0,16}+)"
+            r"(\"[^\"]{0,4096}+\"|'[^']{0,4096}+'|[^\s,&}]++)"
         ),
         r"\1[REDACTED]",
     ),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[REDACTED_JWT]"),
+    (
+        re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+"),
+        "[REDACTED_JWT]",
+    ),
     # OAuth query parameters (callback URLs): the authorization code, state and PKCE verifier.
-    (re.compile(r"(?i)((?:^|[?&])(?:code|state|code_verifier)=)[^&\s]*"), r"\1[REDACTED]"),
+    (re.compile(r"(?i)((?:^|[?&])(?:code|state|code_verifier)=)[^&\s]*+"), r"\1[REDACTED]"),
 ]
+#: Longest request text (path, query, user agent, forwarded-for) a log line carries: the rest
+#: is cut before redaction, so a client's 8 KB URL costs the log 8 KB of nothing.
+MAX_LOGGED_TEXT = 256
 RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
 REDACTED = "[REDACTED]"
 
@@ -36,6 +51,13 @@ def redact_text(text: str) -> str:
     for pattern, replacement in SENSITIVE_TEXT:
         text = pattern.sub(replacement, text)
     return text
+
+
+def clip(text: str | None, limit: int = MAX_LOGGED_TEXT) -> str | None:
+    """``text`` cut to ``limit`` characters, saying how much was cut; None stays None."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text) - limit} more]"
 
 
 def redact_value(key: str, value: Any, depth: int = 0) -> Any:
