@@ -249,6 +249,10 @@ class BaseConfig:
         self.RATELIMIT_REFRESH = env.text("RATELIMIT_REFRESH", "60/minute")
         self.RATELIMIT_EMAIL = env.text("RATELIMIT_EMAIL", "5/hour")
         self.RATELIMIT_2FA = env.text("RATELIMIT_2FA", "10/minute")
+        # every request of one client (an IP; an IPv6 /64) together, whatever the endpoint
+        self.RATELIMIT_PER_CLIENT = env.text("RATELIMIT_PER_CLIENT", "600/minute")
+        # counters the in-memory fallback keeps at most while Redis is down
+        self.RATELIMIT_FALLBACK_MAX_KEYS = env.integer("RATELIMIT_FALLBACK_MAX_KEYS", 10_000)
         self.LOGIN_THROTTLE_ENABLED = env.flag("LOGIN_THROTTLE_ENABLED", True)
         self.LOGIN_THROTTLE_THRESHOLD = env.integer("LOGIN_THROTTLE_THRESHOLD", 5)
         self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)

@@ -12,29 +12,34 @@ from ..extensions import db
 from ..models import User
 from ..models.base import utcnow
 from ..utils.security import hash_password, verify_password
-from . import email_tokens, events, outbox, ownership, revocation, services, throttle
+from . import budgets, email_tokens, events, outbox, ownership, revocation, services, throttle
 from .notifications import security_notice
 from .validators import normalize_password
 
 
-def _queue(kind: str, **payload: str) -> None:
-    outbox.add(kind, **payload)
+def _queue(kind: str, email: str) -> None:
+    """Queue ``kind`` for ``email`` if the address's budget for it is not spent
+    (:mod:`.budgets`); the caller answers 202 either way."""
+    if not budgets.spend(kind, email):
+        events.record("email_budget_spent", kind=kind)
+        return
+    outbox.add(kind, email=email)
     db.session.commit()
 
 
 def request_verification(email: str) -> None:
     """Queue a new verification link for ``email`` (sent only to an unverified account)."""
-    _queue(outbox.VERIFY_EMAIL_REQUEST, email=email)
+    _queue(outbox.VERIFY_EMAIL_REQUEST, email)
 
 
 def request_password_reset(email: str) -> None:
     """Queue a reset link for ``email`` (sent only when an active account has it)."""
-    _queue(outbox.PASSWORD_RESET_REQUEST, email=email)
+    _queue(outbox.PASSWORD_RESET_REQUEST, email)
 
 
 def request_magic_link(email: str) -> None:
     """Queue a sign-in link for ``email`` (sent only when an active account has it)."""
-    _queue(outbox.MAGIC_LINK_REQUEST, email=email)
+    _queue(outbox.MAGIC_LINK_REQUEST, email)
 
 
 def _active_user(user_id: uuid.UUID) -> User:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -85,7 +86,7 @@ def dispatch_committed() -> None:
 class LocalDelivery:
     """Without a broker: one daemon thread per process delivers outbox rows after the request.
 
-    Each row runs the ``auth.deliver_email`` task in place (its retries included), in an
+    Each row gets one delivery attempt (:func:`deliver`), in an
     application context of the app that queued it. When idle for ``EMAIL_OUTBOX_DRAIN_AGE``
     seconds it drains what a crash or restart left pending, the work Celery beat does when a
     broker exists. Started on first use, so every gunicorn worker gets its own after the fork.
@@ -113,31 +114,41 @@ class LocalDelivery:
         self._queue.join()
 
     def _run(self) -> None:
+        last_drain: dict[int, float] = {}
         while True:
             try:
-                app, outbox_id = self._queue.get(timeout=self._idle_seconds())
+                app, outbox_id = self._queue.get(timeout=1.0)
             except queue.Empty:
-                for app in list(self._apps.values()):
-                    self._queue.put((app, None))
+                now = time.monotonic()
+                for key, app in list(self._apps.items()):
+                    if now - last_drain.setdefault(key, now) >= self._drain_every(app):
+                        last_drain[key] = now
+                        self._queue.put((app, None))
                 continue
             try:
                 self._handle(app, outbox_id)
             finally:
                 self._queue.task_done()
 
-    def _idle_seconds(self) -> float:
-        ages = [int(app.config["EMAIL_OUTBOX_DRAIN_AGE"]) for app in self._apps.values()]
-        return float(max(min(ages, default=60), 1))
+    @staticmethod
+    def _drain_every(app: Flask) -> float:
+        return float(max(int(app.config["EMAIL_OUTBOX_DRAIN_AGE"]), 1))
 
     @staticmethod
     def _handle(app: Flask, outbox_id: uuid.UUID | None) -> None:
+        """One attempt; a transient failure leaves the row pending for the drain (with its
+        back-off), never several attempts back to back that a short outage would exhaust."""
         with app.app_context():
             try:
                 if outbox_id is None:
                     drain()
                 else:
-                    task = app.extensions["celery"].tasks["auth.deliver_email"]
-                    task.apply(args=[str(outbox_id)])
+                    deliver(outbox_id)
+            except mail.TransientEmailError as exc:
+                logger.warning(
+                    "email delivery failed; kept for a later attempt",
+                    extra={"error_type": type(exc).__name__},
+                )
             except Exception:  # the row stays pending; the next drain retries it
                 logger.exception("in-process email delivery failed")
             finally:
@@ -283,20 +294,31 @@ def _record_attempt(outbox_id: uuid.UUID, attempts: int, error: str, *, give_up:
     db.session.commit()
 
 
+def retry_after(attempts: int) -> timedelta:
+    """How long a row that failed ``attempts`` times waits before the drain tries it again:
+    ``EMAIL_OUTBOX_DRAIN_AGE`` doubled per failure, at most an hour, so a short provider outage
+    spends a few attempts, not all ``EMAIL_MAX_ATTEMPTS`` of them back to back."""
+    base = int(current_app.config["EMAIL_OUTBOX_DRAIN_AGE"])
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 3600))
+
+
 def drain(*, limit: int = 500) -> int:
-    """Deliver rows pending longer than ``EMAIL_OUTBOX_DRAIN_AGE`` (the broker may lose some)."""
-    horizon = utcnow() - timedelta(seconds=current_app.config["EMAIL_OUTBOX_DRAIN_AGE"])
-    ids = (
-        db.session.execute(
-            select(EmailOutbox.id)
-            .where(EmailOutbox.status == "pending", EmailOutbox.created_at <= horizon)
-            .order_by(EmailOutbox.created_at)
-            .limit(limit)
-        )
-        .scalars()
-        .all()
-    )
+    """Deliver rows pending longer than ``EMAIL_OUTBOX_DRAIN_AGE`` (the broker may lose some),
+    each failed one only once its :func:`retry_after` has passed."""
+    now = utcnow()
+    horizon = now - timedelta(seconds=current_app.config["EMAIL_OUTBOX_DRAIN_AGE"])
+    rows = db.session.execute(
+        select(EmailOutbox.id, EmailOutbox.attempts, EmailOutbox.updated_at)
+        .where(EmailOutbox.status == "pending", EmailOutbox.created_at <= horizon)
+        .order_by(EmailOutbox.created_at)
+        .limit(limit)
+    ).all()
     db.session.rollback()
+    ids = [
+        row.id
+        for row in rows
+        if not row.attempts or _aware(row.updated_at) + retry_after(row.attempts) <= now
+    ]
     delivered = 0
     for outbox_id in ids:
         try:
@@ -304,6 +326,10 @@ def drain(*, limit: int = 500) -> int:
         except mail.TransientEmailError:
             continue
     return delivered
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def stats() -> dict[str, Any]:
