@@ -127,3 +127,44 @@ def test_the_delivery_thread_drains_what_a_restart_left_pending(make_other_app, 
         time.sleep(0.1)  # waiting for the idle drain, not measuring it
     subjects = [message["Subject"] for message in mailbox.to("left@example.com")]
     assert len(subjects) == 2 and any("password" in s.lower() for s in subjects), subjects
+
+
+class FlakySink:
+    """An SMTP server that answers 451 (try later) until told to accept."""
+
+    def __init__(self) -> None:
+        self.accept = False
+        self.recipients: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if not self.accept:
+            return "451 4.3.0 try again later"
+        self.recipients.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+
+def test_a_short_smtp_outage_leaves_the_mail_pending_for_a_later_attempt(make_other_app):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = FlakySink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        app = make_other_app(
+            EMAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none"
+        )
+        AuthActions(app.test_client()).register("patient@example.com")
+        LOCAL_DELIVERY.join()
+        with app.app_context():
+            row = db.session.execute(db.select(EmailOutbox)).scalar_one()
+            # one attempt, not EMAIL_MAX_ATTEMPTS back to back: still pending, not failed
+            assert (row.status, row.attempts) == ("pending", 1)
+            row.created_at = row.updated_at = utcnow() - timedelta(minutes=5)  # back-off passed
+            db.session.commit()
+        sink.accept = True
+        LOCAL_DELIVERY.submit(app, None)  # what the idle drain does
+        LOCAL_DELIVERY.join()
+        assert sink.recipients == ["patient@example.com"]
+    finally:
+        controller.stop()
