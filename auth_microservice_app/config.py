@@ -253,6 +253,10 @@ class BaseConfig:
         self.RATELIMIT_PER_CLIENT = env.text("RATELIMIT_PER_CLIENT", "600/minute")
         # counters the in-memory fallback keeps at most while Redis is down
         self.RATELIMIT_FALLBACK_MAX_KEYS = env.integer("RATELIMIT_FALLBACK_MAX_KEYS", 10_000)
+        # refused logins, rate limits...: stored and logged once per window per account or IP
+        self.EVENT_SAMPLE_WINDOW = env.integer("EVENT_SAMPLE_WINDOW", 60)
+        # security events older than this many days are purged (0: kept for ever)
+        self.SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90)
         self.LOGIN_THROTTLE_ENABLED = env.flag("LOGIN_THROTTLE_ENABLED", True)
         self.LOGIN_THROTTLE_THRESHOLD = env.integer("LOGIN_THROTTLE_THRESHOLD", 5)
         self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)

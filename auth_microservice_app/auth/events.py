@@ -3,23 +3,46 @@
 Each event is one JSON log line (logger ``auth_microservice_app.security``), one row in
 ``security_events`` (written on its own connection, so it neither commits nor rolls back the
 caller's transaction) and, where it stands for one, a Prometheus counter.
+
+Events any client can cause at will (:data:`SAMPLED`: refused logins, rate limits, ...) are
+counted every time, but stored and logged at most once per ``EVENT_SAMPLE_WINDOW`` seconds for
+one account, or one client when no account is named: a flood from one IP would otherwise write
+hundreds of rows and a megabyte of logs a second.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g, has_app_context, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import insert
 
 from .. import metrics
 from ..extensions import db
 from ..models.security_event import SecurityEvent
+from ..utils.redis_client import RedisUnavailable, get_redis
 
 logger = logging.getLogger("auth_microservice_app.security")
+#: Events a client can trigger at will; see the module docstring.
+SAMPLED = frozenset(
+    {
+        "rate_limited",
+        "login_failed",
+        "login_throttled",
+        "mfa_code_rejected",
+        "oauth_failed",
+        "email_budget_spent",
+    }
+)
+SAMPLE_PREFIX = "auth:event-sample:"
+_LOCAL_SAMPLES_LIMIT = 10_000
 #: Never persisted even if a caller passes them by mistake (the log filter redacts them too).
 _SECRET_KEYS = ("password", "token", "secret", "code")
 
@@ -38,7 +61,7 @@ def _client() -> dict[str, str | None]:
         return {"ip": None, "user_agent": None, "request_id": None}
     return {
         "ip": request.remote_addr,
-        "user_agent": (request.user_agent.string or "")[:512] or None,
+        "user_agent": (request.user_agent.string or "")[:256] or None,
         "request_id": g.get("request_id"),
     }
 
@@ -59,6 +82,9 @@ def record(
     """
     clean = {k: v for k, v in data.items() if not any(s in k.lower() for s in _SECRET_KEYS)}
     user, session = _uuid(user_id), _uuid(session_id)
+    if event in SAMPLED and has_app_context() and not _first_in_window(event, user):
+        metrics.count_event(event, clean)
+        return
     logger.info(
         event,
         extra={
@@ -87,6 +113,43 @@ def record(
             connection.execute(row)
     except Exception:  # noqa: BLE001 - the log line above already holds the event
         logger.warning("security event not stored", extra={"event_name": event})
+
+
+class _LocalSamples:
+    """Which (event, subject) pairs were seen in their window, per process, bounded."""
+
+    def __init__(self) -> None:
+        self._until: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, key: str, window: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._until.get(key, 0.0) > now:
+                return False
+            self._until[key] = now + window
+            self._until.move_to_end(key)
+            while len(self._until) > _LOCAL_SAMPLES_LIMIT:
+                self._until.popitem(last=False)
+            return True
+
+
+_local_samples = _LocalSamples()
+
+
+def _first_in_window(event: str, user: uuid.UUID | None) -> bool:
+    """Whether this is the first ``event`` of its subject (the account, else the client IP)
+    in the current window; one ``SET NX`` in Redis, a per-process table while it is down."""
+    window = int(current_app.config["EVENT_SAMPLE_WINDOW"])
+    if window <= 0:
+        return True
+    subject = str(user) if user else (request.remote_addr if has_request_context() else None)
+    digest = hashlib.sha256(f"{event}:{subject}".encode()).hexdigest()[:32]
+    key = SAMPLE_PREFIX + digest
+    try:
+        return bool(get_redis().run(lambda r: r.set(key, "1", nx=True, ex=window)))
+    except RedisUnavailable:
+        return _local_samples.first(key, window)
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

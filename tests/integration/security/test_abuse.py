@@ -151,3 +151,55 @@ def test_the_fallback_store_keeps_at_most_its_bound(limited):
     assert isinstance(storage, BoundedMemoryStorage)
     assert limiter._storage_dead is True  # noqa: SLF001
     assert storage.size <= 2 * 50
+
+
+# --- F6: a flood writes a row a minute, not a row a request ------------------------------------
+
+
+def event_rows(app, name: str) -> int:
+    from sqlalchemy import func, select
+
+    from auth_microservice_app.extensions import db
+    from auth_microservice_app.models import SecurityEvent
+
+    with app.app_context():
+        return int(
+            db.session.execute(
+                select(func.count()).select_from(SecurityEvent).where(SecurityEvent.event == name)
+            ).scalar_one()
+        )
+
+
+def test_a_flood_of_refused_logins_is_counted_but_stored_once_a_window(limited, caplog):
+    client = limited(RATELIMIT_LOGIN="1000/minute")
+    app = client.application
+    caplog.set_level(logging.INFO, logger="auth_microservice_app.security")
+    for _ in range(30):
+        client.post(LOGIN, json={"email": "ghost@example.com", "password": "wrong guess"})
+    assert event_rows(app, "login_failed") == 1
+    assert len([r for r in caplog.records if r.message == "login_failed"]) == 1
+    counted = app.extensions["auth_metrics"].logins.labels(result="invalid_credentials")
+    assert counted._value.get() == 30  # noqa: SLF001 - the metric sees every one
+
+
+def test_security_events_past_their_retention_are_purged(app, auth):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from auth_microservice_app.extensions import db
+    from auth_microservice_app.models import SecurityEvent
+    from auth_microservice_app.tasks.maintenance import purge_expired
+
+    auth.signup_and_login()
+    with app.app_context():
+        db.session.execute(
+            update(SecurityEvent)
+            .where(SecurityEvent.event == "user_registered")
+            .values(occurred_at=datetime.now(UTC) - timedelta(days=91))
+        )
+        db.session.commit()
+        removed = purge_expired()
+    assert removed["security_events"] == 1
+    assert event_rows(app, "user_registered") == 0
+    assert event_rows(app, "login_succeeded") == 1

@@ -157,7 +157,7 @@ def test_a_short_smtp_outage_leaves_the_mail_pending_for_a_later_attempt(make_ot
         AuthActions(app.test_client()).register("patient@example.com")
         LOCAL_DELIVERY.join()
         with app.app_context():
-            row = db.session.execute(db.select(EmailOutbox)).scalar_one()
+            row: EmailOutbox = db.session.execute(db.select(EmailOutbox)).scalar_one()
             # one attempt, not EMAIL_MAX_ATTEMPTS back to back: still pending, not failed
             assert (row.status, row.attempts) == ("pending", 1)
             row.created_at = row.updated_at = utcnow() - timedelta(minutes=5)  # back-off passed

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import BackupCode
 from tests.conftest import PASSWORD
+from tests.observe import verifications
 
 from .conftest import BASE, LOGIN, ME, PERIOD, WRONG_CODE, assert_error
 
@@ -198,15 +199,6 @@ def test_each_backup_code_signs_in_once(tfa, client, auth):
     assert tfa.verify(tfa.challenge(), variant).status_code == 200
     assert_error(tfa.verify(tfa.challenge(), second), 401, "invalid_mfa_code")
     assert tfa.status(enrolled.access_token)["backup_codes_remaining"] == 8
-
-
-def verifications(app) -> float:
-    """argon2 verifications this app has run (its password-hash histogram's count)."""
-    for metric in app.extensions["auth_metrics"].password_hash.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_count") and sample.labels["operation"] == "verify":
-                return float(sample.value)
-    return 0.0
 
 
 def test_a_wrong_backup_code_costs_no_argon2_verification_and_a_right_one_one(tfa, app):
