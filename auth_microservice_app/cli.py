@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from .utils.keys import key_files, load_signing_key, write_new_key
+from .utils.keys import ALGORITHMS, key_files, load_signing_key, write_new_key
 
 keys_cli = AppGroup("keys", help="JWT signing keys.")
 
@@ -21,6 +21,33 @@ def _keys_dir() -> Path:
     if current_app.config["APP_ENV"] in {"development", "testing"}:
         return Path(current_app.instance_path) / "jwt-keys"
     raise click.ClickException("Set JWT_KEYS_DIR: rotation keeps several keys in one directory.")
+
+
+@keys_cli.command("generate")
+@click.option(
+    "--algorithm",
+    type=click.Choice(ALGORITHMS),
+    default=None,
+    help="The key's algorithm (default: JWT_ALGORITHM).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The keys directory (JWT_KEYS_DIR); created if missing.",
+)
+def generate_key(algorithm: str | None, out: Path) -> None:
+    """Write a new private key (PEM, mode 0600) into --out; it signs from the next start on.
+
+    Needs no existing key: this is how the first one is made. Point JWT_KEYS_DIR at the
+    directory (or mount it there), then start the service.
+    """
+    try:
+        path = write_new_key(out, algorithm or current_app.config["JWT_ALGORITHM"])
+    except OSError as exc:
+        raise click.ClickException(f"cannot write a key into {out}: {exc.strerror}") from exc
+    click.echo(f"new signing key {load_signing_key(path.read_bytes()).kid} in {path}")
 
 
 @keys_cli.command("rotate")

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
+
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a marker, refused in production
 DEV_TOTP_KEY = "dev-insecure-totp-key-change-me"  # noqa: S105
 #: What the repository's templates put where a real value belongs (secret.yaml: CHANGE_ME,
@@ -29,8 +31,12 @@ FILE_SETTINGS = frozenset(
 )
 
 
-class ConfigError(RuntimeError):
-    """The configuration cannot be used: the message names the variable."""
+class ConfigError(click.ClickException):
+    """The configuration cannot be used: the message names the variable.
+
+    A :class:`click.ClickException`, so that a ``flask ...`` command whose app cannot start
+    prints this one line (``Error: ...``) and exits 1, never a traceback.
+    """
 
 
 class Env:

@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import jwt as pyjwt
 from flask import Flask, current_app
 from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token
 from flask_jwt_extended.exceptions import JWTDecodeError
 from jwt.utils import base64url_decode
 
-from .keys import KeyRing, load_key_ring
+from .keys import KeyError_, KeyRing, load_key_ring
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -41,7 +42,14 @@ class TokenClaims:
 
 
 def key_ring() -> KeyRing:
-    ring: KeyRing = current_app.extensions["jwt_keys"]
+    """The keys this app signs and verifies with.
+
+    :raises KeyError_: the app was started for a CLI command without a usable key (see
+        :func:`init_app`), and this command needs one.
+    """
+    ring: KeyRing | None = current_app.extensions["jwt_keys"]
+    if ring is None:
+        raise current_app.extensions["jwt_keys_error"]
     return ring
 
 
@@ -202,12 +210,21 @@ def init_app(app: Flask) -> None:
         if app.config["APP_ENV"] in {"development", "testing"}
         else None
     )
-    ring = load_key_ring(
-        algorithm=app.config["JWT_ALGORITHM"],
-        private_key=app.config.get("JWT_PRIVATE_KEY"),
-        keys_dir=app.config.get("JWT_KEYS_DIR"),
-        generated_dir=generated,
-    )
+    try:
+        ring: KeyRing | None = load_key_ring(
+            algorithm=app.config["JWT_ALGORITHM"],
+            private_key=app.config.get("JWT_PRIVATE_KEY"),
+            keys_dir=app.config.get("JWT_KEYS_DIR"),
+            generated_dir=generated,
+        )
+    except KeyError_ as exc:
+        # A `flask ...` command (a click context is active while Flask's CLI loads the app)
+        # may be the one that makes the first key: it must start without one. Everything
+        # else (gunicorn, `python -m`) refuses to start.
+        if click.get_current_context(silent=True) is None:
+            raise
+        ring = None
+        app.extensions["jwt_keys_error"] = exc
     app.extensions["jwt_keys"] = ring
     audience = app.config["JWT_AUDIENCE"]
     app.extensions["jwt_decode"] = DecodeSettings(
@@ -219,7 +236,7 @@ def init_app(app: Flask) -> None:
         JWT_TOKEN_LOCATION=["headers"],
         JWT_COOKIE_CSRF_PROTECT=False,  # bearer tokens only; a random csrf claim would also
         # make re-issued tokens differ
-        JWT_DECODE_ALGORITHMS=ring.algorithms,
+        JWT_DECODE_ALGORITHMS=ring.algorithms if ring else [app.config["JWT_ALGORITHM"]],
         JWT_ENCODE_ISSUER=app.config["JWT_ISSUER"],
         JWT_DECODE_ISSUER=app.config["JWT_ISSUER"],
         JWT_DECODE_AUDIENCE=[audience, refresh_audience(audience)],

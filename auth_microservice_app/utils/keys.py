@@ -20,12 +20,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from ..config import ConfigError
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 
 
-class KeyError_(ValueError):
+class KeyError_(ConfigError, ValueError):
     """A key file is unusable (wrong type for the algorithm, unreadable, not a private key)."""
 
 
@@ -139,9 +141,15 @@ def load_key_ring(
     """
     if keys_dir:
         directory = Path(keys_dir)
-        keys = [load_signing_key(path.read_bytes()) for path in key_files(directory)]
+        try:
+            keys = [load_signing_key(path.read_bytes()) for path in key_files(directory)]
+        except OSError as exc:
+            raise KeyError_(f"JWT_KEYS_DIR {keys_dir}: a key file cannot be read ({exc})") from exc
         if not keys:
-            raise KeyError_(f"JWT_KEYS_DIR {keys_dir} holds no .pem key")
+            raise KeyError_(
+                f"JWT_KEYS_DIR {keys_dir} holds no .pem key: make the first one with "
+                f"`flask --app auth_microservice_app.app keys generate --out {keys_dir}`"
+            )
     elif private_key:
         keys = [load_signing_key(private_key)]
     elif generated_dir is not None:
