@@ -50,7 +50,9 @@ from .auth.schemas import (
     RegisterSchema,
     RevokeSchema,
     SecurityEventSchema,
+    SessionCursor,
     SessionSchema,
+    SessionsQuerySchema,
     TokenPairSchema,
     UpdateMeSchema,
     UserSchema,
@@ -153,6 +155,11 @@ class UserResultSchema(Schema):
 
 class SessionListSchema(Schema):
     sessions = fields.List(fields.Nested(SessionSchema), required=True)
+    next_cursor = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Pass it as `?cursor=` for the next page; null on the last."},
+    )
 
 
 class SecurityEventPageSchema(Schema):
@@ -539,8 +546,13 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         "Open sessions",
         ACCOUNT,
         SessionListSchema,
+        description="Most recently used first, `limit` per page (default 50, at most 200). "
+        "`next_cursor` is null on the last page; otherwise pass it back as `cursor` for the "
+        "next one. A cursor is opaque; a session signed in meanwhile never shifts a later page. "
+        "An invalid cursor is 422.",
+        query=SessionsQuerySchema,
         auth=BEARER,
-        response_example={"sessions": [SESSION]},
+        response_example={"sessions": [SESSION], "next_cursor": None},
     ),
     "auth.delete_session": Op(
         "Revoke one session",
@@ -1187,6 +1199,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     assert plugin.converter is not None  # noqa: S101 - set by APISpec(plugins=...)
     plugin.converter.add_attribute_function(_string_bounds)
     plugin.map_to_openapi_type(UTCTime, "string", "date-time")
+    plugin.map_to_openapi_type(SessionCursor, "string", None)
     _add_components(spec)
     spec.components.schema(_component_name(ErrorSchema), schema=ErrorSchema)
     for (status, codes), name in SHARED_ERRORS.items():

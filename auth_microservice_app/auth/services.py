@@ -12,9 +12,9 @@ from flask import current_app
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload
 
 from .. import metrics
 from ..database import autocommit_connection
@@ -618,19 +618,48 @@ def revoke_token(user_id: str, token: str) -> None:
 # --- sessions --------------------------------------------------------------------------------
 
 
-def list_sessions(user_id: str) -> list[UserSession]:
-    """The user's open sessions, most recently used first."""
-    return list(
-        db.session.execute(
-            select(UserSession)
-            .where(
-                UserSession.user_id == uuid.UUID(user_id),
-                UserSession.revoked_at.is_(None),
-                UserSession.expires_at > jwt_utils.now(),
-            )
-            .order_by(UserSession.last_used_at.desc())
-        ).scalars()
+#: Where a page of sessions stops: the ``(last_used_at, id)`` of its last session.
+SessionKey = tuple[datetime, uuid.UUID]
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: list[UserSession]
+    #: The key to continue after, or None on the last page.
+    next_cursor: SessionKey | None
+
+
+def list_sessions(user_id: str, *, limit: int, after: SessionKey | None = None) -> SessionPage:
+    """One page of the user's open sessions, most recently used first (ties by id).
+
+    Keyset paging on ``(last_used_at, id)``: ``after`` is the key of the previous page's last
+    session. A session opened meanwhile is the most recently used, so it never shifts a later
+    page (it shows on the first); one used (refreshed) meanwhile moves to the front, where a
+    listing under way does not meet it again. One query of at most ``limit + 1`` rows.
+    """
+    query = (
+        select(UserSession)
+        .options(lazyload(UserSession.user))  # the listing shows nothing of the user
+        .where(
+            UserSession.user_id == uuid.UUID(user_id),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > jwt_utils.now(),
+        )
+        .order_by(UserSession.last_used_at.desc(), UserSession.id.desc())
+        .limit(limit + 1)
     )
+    if after is not None:
+        used, session_id = after
+        query = query.where(
+            or_(
+                UserSession.last_used_at < used,
+                and_(UserSession.last_used_at == used, UserSession.id < session_id),
+            )
+        )
+    rows = list(db.session.execute(query).scalars())
+    page = rows[:limit]
+    more = len(rows) > limit
+    return SessionPage(page, (page[-1].last_used_at, page[-1].id) if more else None)
 
 
 def delete_session(user_id: str, session_id: uuid.UUID) -> None:
