@@ -186,6 +186,8 @@ class BaseConfig:
         self.JWT_REFRESH_TOKEN_EXPIRES = env.integer("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
         self.JWT_LEEWAY = env.integer("JWT_LEEWAY", 0)
         self.SESSION_MAX_AGE = env.integer("SESSION_MAX_AGE", 90 * 24 * 3600)
+        # open sessions per user; a sign-in beyond it revokes the least recently used (0: no cap)
+        self.SESSION_MAX_PER_USER = env.integer("SESSION_MAX_PER_USER", 100)
         self.REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 0)
 
         # Passwords

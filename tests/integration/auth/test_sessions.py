@@ -1,4 +1,5 @@
-"""No single user's sessions degrade the service: the listing is paged."""
+"""No single user's sessions degrade the service: the listing is paged, and open sessions are
+capped per user."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from auth_microservice_app.auth import services
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import User, UserSession
 from auth_microservice_app.models.base import utcnow
+from auth_microservice_app.utils.redis_client import REVOKED_SID_PREFIX
 from tests.conftest import AuthActions
 
 pytestmark = pytest.mark.integration
@@ -93,6 +95,17 @@ def used_in_order(app: Flask, *sessions: dict[str, Any]) -> None:
                 .values(last_used_at=now - timedelta(hours=age))
             )
         db.session.commit()
+
+
+def open_session_ids(app: Flask, owner: uuid.UUID) -> set[uuid.UUID]:
+    with app.app_context():
+        return set(
+            db.session.execute(
+                select(UserSession.id).where(
+                    UserSession.user_id == owner, UserSession.revoked_at.is_(None)
+                )
+            ).scalars()
+        )
 
 
 # --- the listing, a page at a time -----------------------------------------------------------
@@ -193,3 +206,107 @@ def test_listing_reads_one_page_however_many_sessions_a_user_has(app, auth, clie
         last = page.sessions[-1]
         assert len(page.sessions) == 10
         assert page.next_cursor == (last.last_used_at, last.id)
+
+
+# --- at most SESSION_MAX_PER_USER open sessions ----------------------------------------------
+
+
+@pytest.fixture
+def capped(make_other_app, auth):
+    app = make_other_app(SESSION_MAX_PER_USER=3)
+    auth.client = app.test_client()
+    return app
+
+
+def assert_revoked(client, token: str) -> None:
+    response = client.get(ME, headers=AuthActions.bearer(token))
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "token_revoked"
+
+
+def test_a_sign_in_beyond_the_limit_revokes_the_least_recently_used_session_at_once(
+    capped, auth, redis_client
+):
+    client = auth.client
+    first, second, third = auth.signup_and_login(), auth.login(), auth.login()
+    used_in_order(capped, first, second, third)
+    refreshed = client.post(REFRESH, json={"refresh_token": first["refresh_token"]}).json
+    # `first` is now the most recently used; `second` the least
+    second_sid = str(sid(second))
+
+    fourth = auth.login()
+
+    assert_revoked(client, second["access_token"])  # at once: published to Redis
+    assert redis_client.exists(REVOKED_SID_PREFIX + second_sid)
+    assert client.post(REFRESH, json={"refresh_token": second["refresh_token"]}).status_code == 401
+    for tokens in (refreshed, third, fourth):
+        assert client.get(ME, headers=auth.bearer(tokens["access_token"])).status_code == 200
+    rows = listing(client, fourth["access_token"]).json["sessions"]
+    assert len(rows) == 3 and second_sid not in {row["id"] for row in rows}
+    events = client.get("/api/v1/auth/events", headers=auth.bearer(fourth["access_token"]))
+    revoked = [e for e in events.json["events"] if e["event"] == "session_revoked"]
+    assert [(e["session_id"], e["data"]["reason"]) for e in revoked] == [
+        (second_sid, "session_limit")
+    ]
+    with capped.app_context():
+        reason = db.session.execute(
+            select(UserSession.revoked_reason).where(UserSession.id == uuid.UUID(second_sid))
+        ).scalar_one()
+    assert reason == "session_limit"
+
+
+def test_sessions_piled_up_before_the_limit_go_at_the_next_sign_in(capped, auth):
+    auth.register()
+    owner = user_id(capped)
+    piled = add_sessions(capped, owner, 40)
+    tokens = auth.login()
+    kept = open_session_ids(capped, owner)
+    assert len(kept) == 3
+    [newest] = listing(auth.client, tokens["access_token"], limit=1).json["sessions"]
+    assert kept - set(piled) == {uuid.UUID(newest["id"])}
+    assert kept & set(piled) == set(piled[-2:])  # the two most recently used of the pile
+
+
+def test_a_pile_is_brought_down_to_the_limit_a_batch_per_sign_in(capped, auth, monkeypatch):
+    monkeypatch.setattr(services, "RETIRE_AT_ONCE", 5)
+    auth.register()
+    owner = user_id(capped)
+    add_sessions(capped, owner, 12)
+    counts = []
+    for _ in range(4):
+        auth.login()
+        counts.append(len(open_session_ids(capped, owner)))
+    # 12 + 1 open, 5 retired: 8; 8 + 1 - 5: 4; 4 + 1 - 2 (down to the limit): 3; then 3 again
+    assert counts == [8, 4, 3, 3]
+
+
+def test_expired_and_revoked_sessions_do_not_count_toward_the_limit(capped, auth):
+    auth.register()
+    owner = user_id(capped)
+    add_sessions(capped, owner, 5, revoked_at=utcnow(), revoked_reason="logout")
+    expired = add_sessions(capped, owner, 5)
+    with capped.app_context():
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.id.in_(expired))
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+        db.session.commit()
+    sessions = [auth.login() for _ in range(3)]
+    for tokens in sessions:
+        assert auth.client.get(ME, headers=auth.bearer(tokens["access_token"])).status_code == 200
+    assert len(open_session_ids(capped, owner)) == 3 + 5  # the expired ones stay as they were
+
+
+def test_a_limit_of_zero_is_no_limit(make_other_app, auth):
+    app = make_other_app(SESSION_MAX_PER_USER=0)
+    auth.client = app.test_client()
+    auth.register()
+    owner = user_id(app)
+    add_sessions(app, owner, 120)
+    auth.login()
+    assert len(open_session_ids(app, owner)) == 121
+
+
+def test_the_default_limit_is_100(app):
+    assert app.config["SESSION_MAX_PER_USER"] == 100
