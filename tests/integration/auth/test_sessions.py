@@ -1,5 +1,5 @@
-"""No single user's sessions degrade the service: the listing is paged, and open sessions are
-capped per user."""
+"""No single user's sessions degrade the service: the listing is paged, open sessions are
+capped per user, and the hourly purge deletes the sessions no token check needs any more."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from auth_microservice_app.auth import services
+from auth_microservice_app.auth.revocation import access_token_horizon, rebuild_blocklist
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import User, UserSession
 from auth_microservice_app.models.base import utcnow
-from auth_microservice_app.utils.redis_client import REVOKED_SID_PREFIX
+from auth_microservice_app.tasks.maintenance import purge_expired
+from auth_microservice_app.utils.redis_client import BLOCKLIST_WARM_KEY, REVOKED_SID_PREFIX
 from tests.conftest import AuthActions
 
 pytestmark = pytest.mark.integration
@@ -310,3 +312,65 @@ def test_a_limit_of_zero_is_no_limit(make_other_app, auth):
 
 def test_the_default_limit_is_100(app):
     assert app.config["SESSION_MAX_PER_USER"] == 100
+
+
+# --- the hourly purge ------------------------------------------------------------------------
+
+
+def test_the_purge_deletes_only_sessions_no_token_check_needs(app, auth):
+    auth.register()
+    owner = user_id(app)
+    now = utcnow()
+    with app.app_context():
+        horizon = access_token_horizon()
+    assert horizon == timedelta(seconds=app.config["JWT_ACCESS_TOKEN_EXPIRES"] + 1)  # no leeway
+    refresh_lifetime = timedelta(seconds=app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    minute = timedelta(minutes=1)
+    kept = {
+        "open": {},
+        "expired within the horizon": {"expires_at": now - horizon + minute},
+        "revoked within the horizon": {"revoked_at": now - horizon + minute},
+        "revoked a day ago": {"revoked_at": now - timedelta(days=1)},
+    }
+    gone = {
+        "expired beyond the horizon": {"expires_at": now - horizon - minute},
+        "revoked beyond the refresh lifetime": {"revoked_at": now - refresh_lifetime - minute},
+    }
+    ids = {}
+    for name, columns in {**kept, **gone}.items():
+        [ids[name]] = add_sessions(app, owner, 1)
+        if columns:
+            with app.app_context():
+                db.session.execute(
+                    update(UserSession).where(UserSession.id == ids[name]).values(**columns)
+                )
+                db.session.commit()
+    with app.app_context():
+        removed = purge_expired()
+        left = set(db.session.execute(select(UserSession.id)).scalars())
+    assert removed["sessions"] == 2
+    assert left == {ids[name] for name in kept}
+
+
+def test_a_live_token_of_an_expired_session_survives_the_purge_with_redis_cold(
+    app, auth, client, redis_client
+):
+    live = auth.signup_and_login()
+    revoked = auth.login()
+    client.post("/api/v1/auth/logout", headers=auth.bearer(revoked["access_token"]))
+    with app.app_context():  # `live` reached its absolute end a moment ago; its access token lives
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.revoked_at.is_(None))
+            .values(expires_at=utcnow() - timedelta(seconds=5))
+        )
+        db.session.commit()
+        assert purge_expired()["sessions"] == 0
+    redis_client.flushdb()  # the database answers until the blocklist is rebuilt
+    assert client.get(ME, headers=auth.bearer(live["access_token"])).status_code == 200
+    assert_revoked(client, revoked["access_token"])
+    with app.app_context():
+        rebuild_blocklist()
+    assert redis_client.exists(BLOCKLIST_WARM_KEY)
+    assert client.get(ME, headers=auth.bearer(live["access_token"])).status_code == 200
+    assert_revoked(client, revoked["access_token"])
