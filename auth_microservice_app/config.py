@@ -251,6 +251,8 @@ class BaseConfig:
         self.RATELIMIT_REFRESH = env.text("RATELIMIT_REFRESH", "60/minute")
         self.RATELIMIT_EMAIL = env.text("RATELIMIT_EMAIL", "5/hour")
         self.RATELIMIT_2FA = env.text("RATELIMIT_2FA", "10/minute")
+        # GET /apispec.json per IP (the OpenAPI document, ETag and max-age=300 for the rest)
+        self.RATELIMIT_APISPEC = env.text("RATELIMIT_APISPEC", "60/minute")
         self.LOGIN_THROTTLE_ENABLED = env.flag("LOGIN_THROTTLE_ENABLED", True)
         self.LOGIN_THROTTLE_THRESHOLD = env.integer("LOGIN_THROTTLE_THRESHOLD", 5)
         self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)

@@ -72,15 +72,17 @@ ENDPOINT_LIMITS: dict[str, list[tuple[str, KeyFunc]]] = {
     "oauth.link_confirm": [("RATELIMIT_LOGIN", client_ip)],
     "oauth.native_token": [("RATELIMIT_LOGIN", client_ip)],
     "two_factor.verify": [("RATELIMIT_2FA", client_ip), ("RATELIMIT_2FA", account_from_mfa_token)],
+    # a megabyte-sized document (served from memory, but bandwidth is shared)
+    "flasgger.apispec": [("RATELIMIT_APISPEC", client_ip)],
 }
-#: Paths that other services and probes call often and that hold nothing to guess.
+#: Paths that other services and probes call often and that hold nothing to guess; Swagger
+#: UI's page and static files (the document it loads, /apispec.json, is limited above).
 EXEMPT_PREFIXES = (
     "/health",
     "/metrics",
     "/.well-known/",
     "/apidocs",
     "/flasgger_static",
-    "/apispec",
 )
 
 

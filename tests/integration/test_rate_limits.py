@@ -113,6 +113,21 @@ def test_probes_and_jwks_are_not_limited(limited):
         assert client.get("/.well-known/jwks.json").status_code == 200
 
 
+def test_the_openapi_document_is_limited_per_ip_and_a_304_counts(limited):
+    client = limited(RATELIMIT_APISPEC="3/minute", RATELIMIT_DEFAULT="1/minute")
+    first = client.get("/apispec.json")
+    assert first.status_code == 200
+    assert first.headers["X-RateLimit-Limit"] == "3"
+    etag = first.headers["ETag"]
+    assert client.get("/apispec.json", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/apispec.json").get_data() == first.get_data()
+    assert_rate_limited(client.get("/apispec.json"), "3")
+    assert_rate_limited(client.get("/apispec.json", headers={"If-None-Match": etag}), "3")
+    # Swagger UI's page stays unlimited (the default of 1/minute would have stopped it)
+    for _ in range(3):
+        assert client.get("/apidocs/").status_code == 200
+
+
 def test_with_redis_down_limits_still_apply_in_memory_and_nothing_is_500(limited, auth):
     client = limited(
         REDIS_URL="redis://127.0.0.1:1/0",
