@@ -771,7 +771,8 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         "`code_challenge_method=S256` (PKCE between the client and this service; `plain`, or a "
         "challenge without a method, is 422): `/exchange` then needs the `code_verifier`. "
         "Sets a cookie binding the sign-in to this browser: the callback of a sign-in finished "
-        "in another browser signs nobody in.",
+        "in another browser signs nobody in. Each call starts a flow kept for 10 minutes: the "
+        "per-IP limit is tight (20 a minute by default).",
         query=AuthorizeQuerySchema,
         errors={400: ("bad_request",), 404: ("not_found",), 502: ("upstream_error",)},
         other_responses=AUTHORIZE_REDIRECT,

@@ -275,6 +275,8 @@ class BaseConfig:
         )
         self.OAUTH_STATE_TTL = env.integer("OAUTH_STATE_TTL", 600)
         self.OAUTH_CODE_TTL = env.integer("OAUTH_CODE_TTL", 60)
+        # OAuth flows one IP may start (/authorize, /link); each is kept for OAUTH_STATE_TTL
+        self.RATELIMIT_OAUTH_AUTHORIZE = env.text("RATELIMIT_OAUTH_AUTHORIZE", "20/minute")
         self.OAUTH_HTTP_TIMEOUT = env.number("OAUTH_HTTP_TIMEOUT", 5.0)
         self.OAUTH_METADATA_CACHE_TTL = env.integer("OAUTH_METADATA_CACHE_TTL", 3600)
         self.OAUTH_CLOCK_SKEW = env.integer("OAUTH_CLOCK_SKEW", 60)

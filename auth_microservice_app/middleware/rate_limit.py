@@ -71,6 +71,9 @@ ENDPOINT_LIMITS: dict[str, list[tuple[str, KeyFunc]]] = {
     "oauth.exchange": [("RATELIMIT_LOGIN", client_ip)],
     "oauth.link_confirm": [("RATELIMIT_LOGIN", client_ip)],
     "oauth.native_token": [("RATELIMIT_LOGIN", client_ip)],
+    # each starts a flow that Redis keeps for OAUTH_STATE_TTL: a tight budget per IP
+    "oauth.authorize": [("RATELIMIT_OAUTH_AUTHORIZE", client_ip)],
+    "oauth.link": [("RATELIMIT_OAUTH_AUTHORIZE", client_ip)],
     "two_factor.verify": [("RATELIMIT_2FA", client_ip), ("RATELIMIT_2FA", account_from_mfa_token)],
     # a megabyte-sized document (served from memory, but bandwidth is shared)
     "flasgger.apispec": [("RATELIMIT_APISPEC", client_ip)],
