@@ -89,9 +89,10 @@ def record_per_session(
     user_id: uuid.UUID | str | None,
     **data: Any,
 ) -> None:
-    """:func:`record` once for each of ``session_ids``, in the caller's transaction, the rows
-    written by one multi-row INSERT (thousands of sessions revoked at once cost one statement,
-    not one round trip each). Never raises, like :func:`record`."""
+    """:func:`record` with ``in_transaction=True`` once for each of ``session_ids``: one log
+    line and one count each, the rows written by one multi-row INSERT (hundreds of sessions
+    revoked at once cost one statement, not one round trip each). Like that call, a database
+    error surfaces in the caller's transaction, which then fails as a whole."""
     if not session_ids:
         return
     clean = _clean(data)
