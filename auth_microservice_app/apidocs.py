@@ -18,10 +18,12 @@ follows from the table: a JSON body adds 400/413/415/422, an access token 401, `
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.metadata
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +33,12 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flasgger import Swagger
-from flask import Flask, Response
+from flask import Flask, Response, request
 from jinja2 import BaseLoader, ChoiceLoader, DictLoader
 from marshmallow import INCLUDE, Schema, fields, validate
 from marshmallow.fields import Field
 from werkzeug.routing import Rule
+from werkzeug.wrappers import Response as BaseResponse
 
 from .auth.schemas import (
     EmailOnlySchema,
@@ -50,7 +53,9 @@ from .auth.schemas import (
     RegisterSchema,
     RevokeSchema,
     SecurityEventSchema,
+    SessionCursor,
     SessionSchema,
+    SessionsQuerySchema,
     TokenPairSchema,
     UpdateMeSchema,
     UserSchema,
@@ -82,6 +87,8 @@ logger = logging.getLogger(__name__)
 
 OPENAPI_VERSION = "3.0.3"  # flasgger's Swagger UI (3.x) renders OpenAPI 3.0, not 3.1
 SPEC_ROUTE = "/apispec.json"
+#: Seconds a client or proxy may reuse the document without asking again.
+SPEC_MAX_AGE = 300
 DOCS_ROUTE = "/apidocs/"
 TITLE = "Auth service API"
 DESCRIPTION = """\
@@ -153,6 +160,11 @@ class UserResultSchema(Schema):
 
 class SessionListSchema(Schema):
     sessions = fields.List(fields.Nested(SessionSchema), required=True)
+    next_cursor = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Pass it as `?cursor=` for the next page; null on the last."},
+    )
 
 
 class SecurityEventPageSchema(Schema):
@@ -310,6 +322,8 @@ class Op:
     headers: tuple[str, ...] = ()  # extra request headers: names of components/parameters
     media_type: str = "application/json"
     no_store: bool = True  # the success response carries Cache-Control: no-store
+    #: Whether it answers 429 and the X-RateLimit-* headers (None: every /api/ route does).
+    rate_limited: bool | None = None
     request_example: Any = None
     response_example: Any = None
     response_examples: Mapping[str, Any] | None = None
@@ -388,7 +402,17 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         response_example="# TYPE auth_logins_total counter\n"
         'auth_logins_total{result="success"} 3.0\n',
     ),
-    "flasgger.apispec": Op("This OpenAPI document", SERVICE, {"type": "object"}, no_store=False),
+    "flasgger.apispec": Op(
+        "This OpenAPI document",
+        SERVICE,
+        {"type": "object"},
+        description=f"Built once per process; cached for {SPEC_MAX_AGE // 60} minutes, with "
+        "ETag. Rate limited per IP.",
+        headers=("IfNoneMatch",),
+        no_store=False,
+        rate_limited=True,
+        other_responses={304: {"description": "Not modified (`If-None-Match` matched)."}},
+    ),
     "flasgger.apidocs": Op(
         "Swagger UI on this document",
         SERVICE,
@@ -539,8 +563,13 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         "Open sessions",
         ACCOUNT,
         SessionListSchema,
+        description="Most recently used first, `limit` per page (default 50, at most 200). "
+        "`next_cursor` is null on the last page; otherwise pass it back as `cursor` for the "
+        "next one. A cursor is opaque; a session signed in meanwhile never shifts a later page. "
+        "An invalid cursor is 422.",
+        query=SessionsQuerySchema,
         auth=BEARER,
-        response_example={"sessions": [SESSION]},
+        response_example={"sessions": [SESSION], "next_cursor": None},
     ),
     "auth.delete_session": Op(
         "Revoke one session",
@@ -742,7 +771,8 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         "`code_challenge_method=S256` (PKCE between the client and this service; `plain`, or a "
         "challenge without a method, is 422): `/exchange` then needs the `code_verifier`. "
         "Sets a cookie binding the sign-in to this browser: the callback of a sign-in finished "
-        "in another browser signs nobody in.",
+        "in another browser signs nobody in. Each call starts a flow kept for 10 minutes: the "
+        "per-IP limit is tight (20 a minute by default).",
         query=AuthorizeQuerySchema,
         errors={400: ("bad_request",), 404: ("not_found",), 502: ("upstream_error",)},
         other_responses=AUTHORIZE_REDIRECT,
@@ -920,10 +950,14 @@ def error_statuses(path: str, op: Op) -> dict[int, tuple[str, ...]]:
         add(401, "authorization_required", "token_invalid", "token_expired", "token_revoked")
     for status, codes in op.errors.items():
         add(status, *codes)
-    if path.startswith("/api/"):
+    if is_rate_limited(path, op):
         add(429, "rate_limited")
     add(500, "internal_error")
     return {status: tuple(codes) for status, codes in sorted(statuses.items())}
+
+
+def is_rate_limited(path: str, op: Op) -> bool:
+    return path.startswith("/api/") if op.rate_limited is None else op.rate_limited
 
 
 def _headers(*, no_store: bool, rate_limited: bool, retry_after: bool = False) -> dict[str, Any]:
@@ -985,7 +1019,7 @@ def _error_examples(document: dict[str, Any]) -> dict[str, Any]:
 def _success_response(path: str, op: Op) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": op.summary,
-        "headers": _headers(no_store=op.no_store, rate_limited=path.startswith("/api/")),
+        "headers": _headers(no_store=op.no_store, rate_limited=is_rate_limited(path, op)),
     }
     if op.response is not None:
         media: dict[str, Any] = {"schema": op.response}
@@ -997,11 +1031,11 @@ def _success_response(path: str, op: Op) -> dict[str, Any]:
     return response
 
 
-def _other_response(path: str, status: int, spec: Mapping[str, Any]) -> dict[str, Any]:
+def _other_response(path: str, op: Op, spec: Mapping[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": spec["description"],
         "headers": {
-            **_headers(no_store=False, rate_limited=path.startswith("/api/")),
+            **_headers(no_store=False, rate_limited=is_rate_limited(path, op)),
             **spec.get("headers", {}),
         },
     }
@@ -1037,7 +1071,7 @@ def operation(endpoint: str, method: str, rule: Rule, op: Op, *, several: bool) 
     path = openapi_path(rule)
     responses: dict[str, Any] = {str(op.status): _success_response(path, op)}
     for status, spec in op.other_responses.items():
-        responses[str(status)] = _other_response(path, status, spec)
+        responses[str(status)] = _other_response(path, op, spec)
     for status, codes in error_statuses(path, op).items():
         responses[str(status)] = _error_response(status, codes)
     parameters: list[Any] = [*op.headers, "RequestId"]
@@ -1187,6 +1221,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     assert plugin.converter is not None  # noqa: S101 - set by APISpec(plugins=...)
     plugin.converter.add_attribute_function(_string_bounds)
     plugin.map_to_openapi_type(UTCTime, "string", "date-time")
+    plugin.map_to_openapi_type(SessionCursor, "string", None)
     _add_components(spec)
     spec.components.schema(_component_name(ErrorSchema), schema=ErrorSchema)
     for (status, codes), name in SHARED_ERRORS.items():
@@ -1288,19 +1323,50 @@ def _version() -> str:
 # --- serving it --------------------------------------------------------------------------------
 
 
+_BUILD_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ServedSpec:
+    """The document as served: its JSON bytes and their (strong) entity tag."""
+
+    body: bytes
+    etag: str
+
+
 class _Swagger(Swagger):
-    """flasgger serving our document instead of one parsed from view docstrings."""
+    """flasgger serving our document instead of one parsed from view docstrings.
+
+    The document is built and encoded once per app, on first use (most apps, such as tests
+    and workers, never serve it), under a lock so that a burst of first requests builds it
+    once; every request then gets the same bytes, or a 304 for a copy it holds.
+    """
 
     def get_apispecs(self, endpoint: str = "apispec") -> dict[str, Any]:
         document: dict[str, Any] | None = self.app.extensions.get("apispec")
-        if document is None:  # built on first use: most apps (tests, workers) never serve it
-            document = self.app.extensions["apispec"] = build_spec(self.app)
+        if document is None:
+            with _BUILD_LOCK:
+                document = self.app.extensions.get("apispec")
+                if document is None:
+                    document = self.app.extensions["apispec"] = build_spec(self.app)
         return document
 
-    def serve(self) -> Response:
-        # Not flasgger's jsonify: the app's JSON provider sorts keys, and the table's order
-        # (fields as the schemas declare them, paths as API.md lists them) reads better.
-        return Response(json.dumps(self.get_apispecs()), mimetype="application/json")
+    def served(self) -> ServedSpec:
+        cached: ServedSpec | None = self.app.extensions.get("apispec_served")
+        if cached is None:
+            # Not flasgger's jsonify: the app's JSON provider sorts keys, and the table's order
+            # (fields as the schemas declare them, paths as API.md lists them) reads better.
+            body = json.dumps(self.get_apispecs()).encode()
+            etag = hashlib.sha256(body).hexdigest()[:32]
+            cached = self.app.extensions["apispec_served"] = ServedSpec(body, etag)
+        return cached
+
+    def serve(self) -> BaseResponse:
+        spec = self.served()
+        response = Response(spec.body, mimetype="application/json")
+        response.set_etag(spec.etag)
+        response.headers["Cache-Control"] = f"public, max-age={SPEC_MAX_AGE}"
+        return response.make_conditional(request)
 
 
 FLASGGER_CONFIG: dict[str, Any] = {

@@ -192,6 +192,8 @@ class BaseConfig:
         self.JWT_REFRESH_TOKEN_EXPIRES = env.integer("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600)
         self.JWT_LEEWAY = env.integer("JWT_LEEWAY", 0)
         self.SESSION_MAX_AGE = env.integer("SESSION_MAX_AGE", 90 * 24 * 3600)
+        # open sessions per user; a sign-in beyond it revokes the least recently used (0: no cap)
+        self.SESSION_MAX_PER_USER = env.integer("SESSION_MAX_PER_USER", 100)
         self.REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 0)
 
         # Passwords
@@ -263,6 +265,8 @@ class BaseConfig:
         self.EVENT_SAMPLE_WINDOW = env.integer("EVENT_SAMPLE_WINDOW", 60)
         # security events older than this many days are purged (0: kept for ever)
         self.SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90)
+        # GET /apispec.json per IP (the OpenAPI document, ETag and max-age=300 for the rest)
+        self.RATELIMIT_APISPEC = env.text("RATELIMIT_APISPEC", "60/minute")
         self.LOGIN_THROTTLE_ENABLED = env.flag("LOGIN_THROTTLE_ENABLED", True)
         self.LOGIN_THROTTLE_THRESHOLD = env.integer("LOGIN_THROTTLE_THRESHOLD", 5)
         self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)
@@ -285,6 +289,8 @@ class BaseConfig:
         )
         self.OAUTH_STATE_TTL = env.integer("OAUTH_STATE_TTL", 600)
         self.OAUTH_CODE_TTL = env.integer("OAUTH_CODE_TTL", 60)
+        # OAuth flows one IP may start (/authorize, /link); each is kept for OAUTH_STATE_TTL
+        self.RATELIMIT_OAUTH_AUTHORIZE = env.text("RATELIMIT_OAUTH_AUTHORIZE", "20/minute")
         self.OAUTH_HTTP_TIMEOUT = env.number("OAUTH_HTTP_TIMEOUT", 5.0)
         self.OAUTH_METADATA_CACHE_TTL = env.integer("OAUTH_METADATA_CACHE_TTL", 3600)
         self.OAUTH_CLOCK_SKEW = env.integer("OAUTH_CLOCK_SKEW", 60)

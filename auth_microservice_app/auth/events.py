@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,20 +81,12 @@ def record(
     the event and the change it records commit together, in one round trip and one WAL flush,
     instead of on a connection and a commit of their own.
     """
-    clean = {k: v for k, v in data.items() if not any(s in k.lower() for s in _SECRET_KEYS)}
+    clean = _clean(data)
     user, session = _uuid(user_id), _uuid(session_id)
     if event in SAMPLED and has_app_context() and not _first_in_window(event, user):
         metrics.count_event(event, clean)
         return
-    logger.info(
-        event,
-        extra={
-            "event": event,
-            "user_id": str(user) if user else None,
-            "session_id": str(session) if session else None,
-            **clean,
-        },
-    )
+    _log(event, user, session, clean)
     if not has_app_context():
         return
     metrics.count_event(event, clean)
@@ -150,6 +143,58 @@ def _first_in_window(event: str, user: uuid.UUID | None) -> bool:
         return bool(get_redis().run(lambda r: r.set(key, "1", nx=True, ex=window)))
     except RedisUnavailable:
         return _local_samples.first(key, window)
+
+
+def record_per_session(
+    event: str,
+    session_ids: Sequence[uuid.UUID | str],
+    *,
+    user_id: uuid.UUID | str | None,
+    **data: Any,
+) -> None:
+    """:func:`record` with ``in_transaction=True`` once for each of ``session_ids``: one log
+    line and one count each, the rows written by one multi-row INSERT (hundreds of sessions
+    revoked at once cost one statement, not one round trip each). Like that call, a database
+    error surfaces in the caller's transaction, which then fails as a whole."""
+    if not session_ids:
+        return
+    clean = _clean(data)
+    user = _uuid(user_id)
+    sessions = [_uuid(session_id) for session_id in session_ids]
+    for session in sessions:
+        _log(event, user, session, clean)
+    if not has_app_context():
+        return
+    for _ in sessions:
+        metrics.count_event(event, clean)
+    common = {
+        "occurred_at": datetime.now(UTC),
+        "event": event,
+        "user_id": user,
+        "data": _jsonable(clean),
+        **_client(),
+    }
+    db.session.execute(
+        insert(SecurityEvent), [{**common, "session_id": session} for session in sessions]
+    )
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not any(s in k.lower() for s in _SECRET_KEYS)}
+
+
+def _log(
+    event: str, user: uuid.UUID | None, session: uuid.UUID | None, clean: dict[str, Any]
+) -> None:
+    logger.info(
+        event,
+        extra={
+            "event": event,
+            "user_id": str(user) if user else None,
+            "session_id": str(session) if session else None,
+            **clean,
+        },
+    )
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,13 @@ def _sid_ttl() -> int:
     return int(config["JWT_ACCESS_TOKEN_EXPIRES"]) + int(config["JWT_LEEWAY"]) + 1
 
 
+def access_token_horizon() -> timedelta:
+    """How long after a session ends (revoked, or past ``expires_at``) one of its access tokens
+    may still be presented and accepted: the last one issued lives one access lifetime (and the
+    leeway). Past it the session's row means nothing to :func:`is_revoked`."""
+    return timedelta(seconds=_sid_ttl())
+
+
 def is_revoked(jti: str, sid: str) -> bool:
     """Whether an access token (by ``jti``) or its session (by ``sid``) has been revoked."""
     gateway = get_redis()

@@ -23,7 +23,8 @@ from .schemas import (
     RegisterSchema,
     RevokeSchema,
     SecurityEventSchema,
-    SessionSchema,
+    SessionPageSchema,
+    SessionsQuerySchema,
     UpdateMeSchema,
 )
 
@@ -85,12 +86,12 @@ def update_me() -> tuple[Response, int]:
 @bp.get("/sessions")
 @jwt_required()
 def sessions() -> tuple[Response, int]:
+    query = SessionsQuerySchema().load(request.args.to_dict())
     claims = get_jwt()
-    rows = [
-        {**SessionSchema(exclude=("current",)).dump(s), "current": str(s.id) == claims["sid"]}
-        for s in services.list_sessions(claims["sub"])
-    ]
-    return no_store({"sessions": rows})
+    body = SessionPageSchema().dump(services.list_sessions(claims["sub"], **query))
+    for row in body["sessions"]:
+        row["current"] = row["id"] == claims["sid"]
+    return no_store(body)
 
 
 @bp.delete("/sessions/<session_id>")

@@ -12,9 +12,9 @@ from flask import current_app
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import ExpiredSignatureError, PyJWTError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload
 
 from .. import metrics
 from ..database import autocommit_connection
@@ -294,6 +294,8 @@ def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPai
     """Open a session for a user who has just proved themselves, and commit it.
 
     A sign-in from a device (user agent) the account has not used before queues a notice.
+    Beyond ``SESSION_MAX_PER_USER`` open sessions, the least recently used are revoked in the
+    same transaction (their access tokens die at once).
     """
     issued = jwt_utils.now()
     _notice_if_new_device(user, client)
@@ -311,12 +313,50 @@ def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPai
     )
     db.session.add(session)
     db.session.flush()
+    retired = _retire_sessions_over_limit(user.id, session.id, issued)
     pair = _token_pair(user, session, fresh=True)
     events.record(
         "login_succeeded", user_id=user.id, session_id=session.id, amr=amr, in_transaction=True
     )
+    events.record_per_session("session_revoked", retired, user_id=user.id, reason=SESSION_LIMIT)
     db.session.commit()
+    revocation.publish(sids=retired)
     return pair
+
+
+#: ``revoked_reason`` of a session ended because its user opened too many.
+SESSION_LIMIT = "session_limit"
+#: The most sessions one sign-in revokes over the limit (about 0.3 ms each): a user who piled
+#: up thousands before the limit existed is brought down to it over a few sign-ins, none slow.
+RETIRE_AT_ONCE = 500
+
+
+def _retire_sessions_over_limit(user_id: uuid.UUID, keep: uuid.UUID, now: datetime) -> list[str]:
+    """Revoke the user's least recently used open sessions beyond ``SESSION_MAX_PER_USER``
+    (0: no limit), never ``keep``, the one just opened; the caller commits, then publishes.
+
+    One query, on the ``(user_id, revoked_at)`` index: the user's open sessions but the
+    newest ``limit - 1`` others, at most :data:`RETIRE_AT_ONCE` of them. Usually one row (the
+    sign-in that went over). Two concurrent sign-ins of one user may leave one session over
+    the limit, until the next.
+    """
+    limit = int(current_app.config["SESSION_MAX_PER_USER"])
+    if limit <= 0:
+        return []
+    excess = db.session.execute(
+        select(UserSession)
+        .options(lazyload(UserSession.user))
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+            UserSession.id != keep,
+        )
+        .order_by(UserSession.last_used_at.desc(), UserSession.id.desc())
+        .offset(limit - 1)
+        .limit(RETIRE_AT_ONCE)
+    ).scalars()
+    return revocation.record_session_revocation(excess, SESSION_LIMIT)
 
 
 def _notice_if_new_device(user: User, client: ClientInfo) -> None:
@@ -618,19 +658,48 @@ def revoke_token(user_id: str, token: str) -> None:
 # --- sessions --------------------------------------------------------------------------------
 
 
-def list_sessions(user_id: str) -> list[UserSession]:
-    """The user's open sessions, most recently used first."""
-    return list(
-        db.session.execute(
-            select(UserSession)
-            .where(
-                UserSession.user_id == uuid.UUID(user_id),
-                UserSession.revoked_at.is_(None),
-                UserSession.expires_at > jwt_utils.now(),
-            )
-            .order_by(UserSession.last_used_at.desc())
-        ).scalars()
+#: Where a page of sessions stops: the ``(last_used_at, id)`` of its last session.
+SessionKey = tuple[datetime, uuid.UUID]
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: list[UserSession]
+    #: The key to continue after, or None on the last page.
+    next_cursor: SessionKey | None
+
+
+def list_sessions(user_id: str, *, limit: int, after: SessionKey | None = None) -> SessionPage:
+    """One page of the user's open sessions, most recently used first (ties by id).
+
+    Keyset paging on ``(last_used_at, id)``: ``after`` is the key of the previous page's last
+    session. A session opened meanwhile is the most recently used, so it never shifts a later
+    page (it shows on the first); one used (refreshed) meanwhile moves to the front, where a
+    listing under way does not meet it again. One query of at most ``limit + 1`` rows.
+    """
+    query = (
+        select(UserSession)
+        .options(lazyload(UserSession.user))  # the listing shows nothing of the user
+        .where(
+            UserSession.user_id == uuid.UUID(user_id),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > jwt_utils.now(),
+        )
+        .order_by(UserSession.last_used_at.desc(), UserSession.id.desc())
+        .limit(limit + 1)
     )
+    if after is not None:
+        used, session_id = after
+        query = query.where(
+            or_(
+                UserSession.last_used_at < used,
+                and_(UserSession.last_used_at == used, UserSession.id < session_id),
+            )
+        )
+    rows = list(db.session.execute(query).scalars())
+    page = rows[:limit]
+    more = len(rows) > limit
+    return SessionPage(page, (page[-1].last_used_at, page[-1].id) if more else None)
 
 
 def delete_session(user_id: str, session_id: uuid.UUID) -> None:

@@ -136,16 +136,21 @@ ENDPOINT_LIMITS: dict[str, list[Limit]] = {
     "oauth.exchange": [Limit("RATELIMIT_LOGIN")],
     "oauth.link_confirm": [Limit("RATELIMIT_LOGIN")],
     "oauth.native_token": [Limit("RATELIMIT_LOGIN")],
+    # each starts a flow that Redis keeps for OAUTH_STATE_TTL: a tight budget per IP
+    "oauth.authorize": [Limit("RATELIMIT_OAUTH_AUTHORIZE")],
+    "oauth.link": [Limit("RATELIMIT_OAUTH_AUTHORIZE")],
     "two_factor.verify": [Limit("RATELIMIT_2FA"), Limit("RATELIMIT_2FA", account_from_mfa_token)],
+    # a megabyte-sized document (served from memory, but bandwidth is shared)
+    "flasgger.apispec": [Limit("RATELIMIT_APISPEC")],
 }
-#: Paths that other services and probes call often and that hold nothing to guess.
+#: Paths that other services and probes call often and that hold nothing to guess; Swagger
+#: UI's page and static files (the document it loads, /apispec.json, is limited above).
 EXEMPT_PREFIXES = (
     "/health",
     "/metrics",
     "/.well-known/",
     "/apidocs",
     "/flasgger_static",
-    "/apispec",
 )
 
 

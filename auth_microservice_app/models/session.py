@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String, Uuid
+from sqlalchemy import JSON, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -15,10 +15,14 @@ class UserSession(db.Model):  # type: ignore[name-defined]
     """One sign-in: the ``sid`` claim of its tokens, with the refresh-token chain's current link."""
 
     __tablename__ = "user_sessions"
+    #: A user's open sessions (``revoked_at IS NULL``) without reading the revoked ones: the
+    #: listing and the per-user limit. Not on ``last_used_at``: every refresh writes that, and an
+    #: index on it would cost each refresh its heap-only update.
+    __table_args__ = (Index("ix_user_sessions_user_id_revoked_at", "user_id", "revoked_at"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

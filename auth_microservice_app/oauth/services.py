@@ -1,7 +1,8 @@
 """OAuth sign-in, sign-up and account linking (Google, GitHub, Apple).
 
-The browser flow: ``start_authorization`` keeps the flow's secrets (``state``, ``nonce``, PKCE
-verifier, the client's redirect URI) server-side and sends the browser to the provider;
+The browser flow: ``start_authorization`` keeps the flow server-side under its ``state`` (the
+client's redirect URI; the ``nonce`` and PKCE verifier are derived from the state with a key
+only this service holds, so they need no storage) and sends the browser to the provider;
 ``complete_authorization`` takes the state back (once), swaps the code, verifies the identity,
 signs the user in or up, and sends the browser to the client with a one-time ``code`` that
 ``exchange_one_time_code`` turns into a token pair (or an MFA challenge). A sign-in flow is
@@ -79,6 +80,19 @@ PROVIDER_ERROR = re.compile(r"^[a-z0-9_]{1,64}$")
 FALLBACK_ERROR = "server_error"
 #: A browser binding we could have issued (:func:`browser_binding`); anything else is replaced.
 BROWSER_BINDING = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
+#: A browser flow as stored under its state (``store.STATE``), in short keys, the empty ones left
+#: out: a flow is kept for ``OAUTH_STATE_TTL`` and anyone may start one, so every byte counts.
+#: Its nonce and PKCE verifier are not stored at all (:func:`flow_secret`).
+FLOW_KEYS = {
+    "provider": "p",
+    "redirect_uri": "r",
+    "client_state": "s",
+    "code_challenge": "c",
+    "browser_binding": "b",
+    "link_user_id": "u",
+}
+#: Purposes of :func:`flow_secret`.
+NONCE, CODE_VERIFIER = "nonce", "code_verifier"
 
 
 # --- providers -------------------------------------------------------------------------------
@@ -151,12 +165,14 @@ def start_authorization(
 ) -> str:
     """Begin a browser flow; returns the provider's authorization URL to redirect to.
 
-    Generates ``state``, ``nonce`` and a PKCE verifier and keeps them, with the client's
-    ``redirect_uri`` (and ``client_state``, echoed back), for ``OAUTH_STATE_TTL`` seconds.
-    ``code_challenge`` (S256, checked by the schema) is the client's own PKCE challenge: it
-    goes with the flow, then with the one-time code, which :func:`exchange_one_time_code`
-    then spends only with its verifier. ``browser_binding`` (see :func:`browser_binding`) is
-    kept as its SHA-256: the callback of a sign-in flow requires the same value.
+    Generates a random ``state`` and derives the flow's ``nonce`` and PKCE verifier from it
+    (:func:`flow_secret`); keeps the client's ``redirect_uri`` (and ``client_state``, echoed
+    back) under the state for ``OAUTH_STATE_TTL`` seconds. ``code_challenge`` (S256, checked by
+    the schema) is the client's own PKCE challenge: it goes with the flow, then with the
+    one-time code, which :func:`exchange_one_time_code` then spends only with its verifier.
+    ``browser_binding`` (see :func:`browser_binding`) is kept as its SHA-256: the callback of a
+    sign-in flow requires the same value. About 110 bytes are stored for a flow without
+    a client state, challenge or linking user (:func:`pack_flow`).
 
     :raises NotFound: the provider is not configured.
     :raises BadRequest: ``redirect_uri`` is missing or not on the allow-list.
@@ -165,23 +181,54 @@ def start_authorization(
     provider = get_provider(provider_name)
     check_redirect_uri(redirect_uri)
     state = secrets.token_urlsafe(32)
-    nonce = secrets.token_urlsafe(32)
-    code_verifier = secrets.token_urlsafe(64)  # 86 characters: RFC 7636 allows 43-128
     url = provider.authorization_url(
-        state, code_verifier, redirect_uri=callback_url(provider), nonce=nonce
+        state,
+        flow_secret(CODE_VERIFIER, state),
+        redirect_uri=callback_url(provider),
+        nonce=flow_secret(NONCE, state),
     )
     flow = {
         "provider": provider.name,
         "redirect_uri": redirect_uri,
         "client_state": client_state,
-        "nonce": nonce,
-        "code_verifier": code_verifier,
         "code_challenge": code_challenge,
         "browser_binding": _digest(browser_binding) if browser_binding else None,
         "link_user_id": link_user_id,
     }
-    store.put(store.STATE, state, flow, int(current_app.config["OAUTH_STATE_TTL"]))
+    store.put(store.STATE, state, pack_flow(flow), int(current_app.config["OAUTH_STATE_TTL"]))
     return url
+
+
+def flow_secret(purpose: str, state: str) -> str:
+    """The ``nonce`` or the PKCE ``code_verifier`` (``purpose``) of the flow of ``state``.
+
+    HMAC-SHA256 of the purpose and the state under ``SECRET_KEY``, base64url: 43 characters,
+    256 bits (RFC 7636 4.1's recommended verifier). Each flow has its own (its state is
+    random), and only this service can compute them: the state travels through the browser and
+    the provider, the key never does. So they need no storage, and the callback derives the
+    same again. A flow started before ``SECRET_KEY`` changed fails at its callback.
+    """
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    message = f"oauth-flow:{purpose}:{state}".encode()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def pack_flow(flow: Mapping[str, Any]) -> dict[str, Any]:
+    """What is stored of a browser flow: its set fields under :data:`FLOW_KEYS`."""
+    return {short: flow[name] for name, short in FLOW_KEYS.items() if flow.get(name) is not None}
+
+
+def unpack_flow(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The flow :func:`pack_flow` stored, by field name.
+
+    A flow stored by the previous release (full names, its nonce and verifier included, the
+    binding digest in hex) comes back as it was, so sign-ins under way at a deploy finish;
+    this can go once a release has run for ``OAUTH_STATE_TTL``.
+    """
+    if "provider" in stored:
+        return dict(stored)
+    return {name: stored.get(short) for name, short in FLOW_KEYS.items()}
 
 
 def start_link(
@@ -230,12 +277,13 @@ def complete_authorization(
     """
     provider = get_provider(provider_name)
     state = params.get("state")
-    flow = store.take(store.STATE, state) if state else None
-    if flow is None:
+    stored = store.take(store.STATE, state) if state else None
+    if state is None or stored is None:
         raise BadRequest("This sign-in attempt is unknown or has expired. Start again.")
+    flow = unpack_flow(stored)
     try:
         outcome = _refusal(provider, flow, params, browser_binding) or _finish_flow(
-            provider, flow, params
+            provider, state, flow, params
         )
     except AppError as error:
         db.session.rollback()
@@ -275,21 +323,27 @@ def _refusal(
 def _same_browser(expected: Any, presented: str | None) -> bool:
     if not isinstance(expected, str) or not expected or not presented:
         return False
-    return hmac.compare_digest(_digest(presented).encode(), expected.encode())
+    # a flow of the previous release keeps the digest in hex (see unpack_flow)
+    computed = hashlib.sha256(presented.encode()).hexdigest() if len(expected) == 64 else None
+    return hmac.compare_digest((computed or _digest(presented)).encode(), expected.encode())
 
 
 def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    """SHA-256, base64url (43 characters)."""
+    digest = hashlib.sha256(secret.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def _finish_flow(
-    provider: OAuthProvider, flow: Mapping[str, Any], params: Mapping[str, str]
+    provider: OAuthProvider, state: str, flow: Mapping[str, Any], params: Mapping[str, str]
 ) -> dict[str, str]:
     code = params.get("code")
     if not code:
         return {"error": "invalid_request"}
-    token = provider.exchange_code(code, flow["code_verifier"], redirect_uri=callback_url(provider))
-    identity = provider.fetch_identity(token, nonce=flow["nonce"], profile=params)
+    verifier = flow.get("code_verifier") or flow_secret(CODE_VERIFIER, state)
+    token = provider.exchange_code(code, verifier, redirect_uri=callback_url(provider))
+    nonce = flow.get("nonce") or flow_secret(NONCE, state)
+    identity = provider.fetch_identity(token, nonce=nonce, profile=params)
     if flow.get("link_user_id"):
         return {"link_code": _hold_link(str(flow["link_user_id"]), identity)}
     user = resolve_user(identity)

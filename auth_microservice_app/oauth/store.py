@@ -37,7 +37,7 @@ def storage_key(kind: str, secret: str) -> str:
 def put(kind: str, secret: str, payload: dict[str, Any], ttl: int) -> None:
     """Keep ``payload`` under ``secret`` for ``ttl`` seconds (Redis, else the database)."""
     key = storage_key(kind, secret)
-    data = json.dumps(payload)
+    data = json.dumps(payload, separators=(",", ":"))
     try:
         get_redis().run(lambda r: r.set(OAUTH_ONE_TIME_PREFIX + key, data, ex=ttl))
     except RedisUnavailable:

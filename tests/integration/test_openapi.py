@@ -281,6 +281,55 @@ def test_examples_match_their_schemas(spec):
     assert checked > 80
 
 
+# --- serving the document ----------------------------------------------------------------------
+
+
+def test_the_document_is_built_once_and_served_with_an_etag(signing_key_pem, monkeypatch):
+    builds = []
+    real_build = apidocs.build_spec
+
+    def counting_build(app: Any) -> dict[str, Any]:
+        builds.append(app)
+        return real_build(app)
+
+    monkeypatch.setattr(apidocs, "build_spec", counting_build)
+    client = make_app(signing_key_pem).test_client()
+    first, second = client.get("/apispec.json"), client.get("/apispec.json")
+    assert len(builds) == 1
+    assert first.status_code == second.status_code == 200
+    assert first.get_data() == second.get_data()
+    etag = first.headers["ETag"]
+    assert etag == second.headers["ETag"] and etag.startswith('"') and not etag.startswith("W/")
+    assert first.headers["Cache-Control"] == f"public, max-age={apidocs.SPEC_MAX_AGE}"
+    # another process (another app) builds the same bytes: caches shared by workers agree
+    assert make_app(signing_key_pem).test_client().get("/apispec.json").headers["ETag"] == etag
+
+
+@pytest.mark.parametrize("if_none_match", ["{etag}", "W/{etag}", '"other", {etag}', "*"])
+def test_a_copy_the_client_holds_is_answered_304(client, if_none_match):
+    etag = client.get("/apispec.json").headers["ETag"]
+    response = client.get(
+        "/apispec.json", headers={"If-None-Match": if_none_match.format(etag=etag)}
+    )
+    assert response.status_code == 304
+    assert response.get_data() == b""
+    assert response.headers["ETag"] == etag
+    assert response.headers["Cache-Control"] == f"public, max-age={apidocs.SPEC_MAX_AGE}"
+
+
+def test_a_stale_copy_gets_the_document(client):
+    response = client.get("/apispec.json", headers={"If-None-Match": '"stale"'})
+    assert response.status_code == 200
+    assert response.json["openapi"].startswith("3.0")
+
+
+def test_the_document_describes_its_own_caching_and_limit(spec):
+    op = spec["paths"]["/apispec.json"]["get"]
+    assert {"200", "304", "429", "500"} <= set(op["responses"])
+    assert {"$ref": "#/components/parameters/IfNoneMatch"} in op["parameters"]
+    assert "X-RateLimit-Limit" in op["responses"]["200"]["headers"]
+
+
 # --- Swagger UI --------------------------------------------------------------------------------
 
 

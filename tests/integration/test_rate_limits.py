@@ -113,6 +113,63 @@ def test_probes_and_jwks_are_not_limited(limited):
         assert client.get("/.well-known/jwks.json").status_code == 200
 
 
+def test_the_openapi_document_is_limited_per_ip_and_a_304_counts(limited):
+    client = limited(RATELIMIT_APISPEC="3/minute", RATELIMIT_DEFAULT="1/minute")
+    first = client.get("/apispec.json")
+    assert first.status_code == 200
+    assert first.headers["X-RateLimit-Limit"] == "3"
+    etag = first.headers["ETag"]
+    assert client.get("/apispec.json", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/apispec.json").get_data() == first.get_data()
+    assert_rate_limited(client.get("/apispec.json"), "3")
+    assert_rate_limited(client.get("/apispec.json", headers={"If-None-Match": etag}), "3")
+    # Swagger UI's page stays unlimited (the default of 1/minute would have stopped it)
+    for _ in range(3):
+        assert client.get("/apidocs/").status_code == 200
+
+
+CLIENT_REDIRECT = "https://app.example.com/oauth/done"
+GITHUB = {
+    "GITHUB_CLIENT_ID": "gh-client",
+    "GITHUB_CLIENT_SECRET": "gh-secret",
+    "OAUTH_REDIRECT_ALLOWLIST": [CLIENT_REDIRECT],
+}
+
+
+def test_one_ip_starts_few_oauth_sign_ins_and_a_refused_one_stores_nothing(
+    limited, redis_client, app
+):
+    assert app.config["RATELIMIT_OAUTH_AUTHORIZE"] == "20/minute"
+    client = limited(
+        RATELIMIT_OAUTH_AUTHORIZE="3/minute",
+        RATELIMIT_DEFAULT="100/minute",
+        TRUSTED_PROXIES=1,
+        **GITHUB,
+    )
+    url = f"/api/v1/oauth/github/authorize?redirect_uri={CLIENT_REDIRECT}"
+    one_ip = {"X-Forwarded-For": "203.0.113.5"}
+    for _ in range(3):
+        assert client.get(url, headers=one_ip).status_code == 302
+    assert_rate_limited(client.get(url, headers=one_ip), "3")
+    assert len(redis_client.keys("auth:oauth:state:*")) == 3
+    assert client.get(url, headers={"X-Forwarded-For": "203.0.113.6"}).status_code == 302
+
+
+def test_starting_provider_links_is_limited_per_ip_as_well(limited, auth):
+    client = limited(RATELIMIT_OAUTH_AUTHORIZE="2/minute", **GITHUB)
+    auth.client = client
+    auth.register()
+    auth.mark_verified()
+    token = auth.login()["access_token"]
+    body = {"redirect_uri": CLIENT_REDIRECT}
+    for _ in range(2):
+        response = client.post("/api/v1/oauth/github/link", json=body, headers=auth.bearer(token))
+        assert response.status_code == 200, response.json
+    assert_rate_limited(
+        client.post("/api/v1/oauth/github/link", json=body, headers=auth.bearer(token)), "2"
+    )
+
+
 def test_with_redis_down_limits_still_apply_in_memory_and_nothing_is_500(limited, auth):
     client = limited(
         REDIS_URL="redis://127.0.0.1:1/0",

@@ -14,6 +14,7 @@ carry none or a different one, so the check itself is what each test exercises.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 
@@ -24,6 +25,7 @@ from sqlalchemy import func, select
 
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import OAuthAccount, SecurityEvent, User
+from auth_microservice_app.oauth import services
 from auth_microservice_app.utils.redis_client import OAUTH_ONE_TIME_PREFIX
 from tests.integration.oauth.conftest import (
     CALLBACK,
@@ -92,7 +94,8 @@ def test_authorize_sets_a_short_lived_http_only_secure_lax_cookie(google_client,
         OAUTH_ONE_TIME_PREFIX + "state:" + hashlib.sha256(state.encode()).hexdigest()
     )
     assert value not in raw
-    assert json.loads(raw)["browser_binding"] == hashlib.sha256(value.encode()).hexdigest()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(value.encode()).digest()).rstrip(b"=")
+    assert services.unpack_flow(json.loads(raw))["browser_binding"] == digest.decode()
 
 
 def test_callback_opened_in_another_browser_signs_nobody_in(google_app: Flask):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import UserSession
+from auth_microservice_app.oauth import services
 from auth_microservice_app.utils.redis_client import OAUTH_ONE_TIME_PREFIX
 from tests.conftest import make_app
 from tests.integration.oauth.conftest import (
@@ -88,7 +89,8 @@ def test_code_without_a_challenge_still_works_without_a_verifier(google_flow: Go
 def test_challenge_is_kept_with_the_flow_and_then_with_the_code(google_flow, redis_client):
     state = query(google_flow.authorize(**pkce()))["state"]
     key = OAUTH_ONE_TIME_PREFIX + "state:" + hashlib.sha256(state.encode()).hexdigest()
-    assert json.loads(redis_client.get(key))["code_challenge"] == s256(VERIFIER)
+    flow = services.unpack_flow(json.loads(redis_client.get(key)))
+    assert flow["code_challenge"] == s256(VERIFIER)
     code = google_flow.client_redirect("verified", **pkce())["code"]
     key = OAUTH_ONE_TIME_PREFIX + "code:" + hashlib.sha256(code.encode()).hexdigest()
     assert json.loads(redis_client.get(key))["code_challenge"] == s256(VERIFIER)

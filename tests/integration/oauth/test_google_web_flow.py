@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -17,6 +18,7 @@ from auth_microservice_app.auth import services as auth_services
 from auth_microservice_app.auth.services import MfaChallenge
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import OAuthAccount, OAuthState, User
+from auth_microservice_app.oauth import services
 from auth_microservice_app.utils.redis_client import OAUTH_ONE_TIME_PREFIX
 from tests.conftest import make_app
 from tests.integration.oauth.conftest import (
@@ -29,8 +31,11 @@ from tests.integration.oauth.conftest import (
     bearer,
     drive_provider,
     google_settings,
+    login,
     query,
+    register,
     s256,
+    start_link,
 )
 
 pytestmark = pytest.mark.integration
@@ -86,7 +91,7 @@ def test_unverified_provider_email_creates_no_user(google_flow: GoogleFlow, goog
 
 
 def test_authorize_redirects_with_state_nonce_and_s256_challenge(
-    google_flow: GoogleFlow, oidc_provider: OidcProvider, redis_client
+    google_flow: GoogleFlow, oidc_provider: OidcProvider, redis_client, google_app: Flask
 ):
     location = google_flow.authorize()
     assert location.startswith(oidc_provider.metadata()["authorization_endpoint"] + "?")
@@ -97,16 +102,18 @@ def test_authorize_redirects_with_state_nonce_and_s256_challenge(
     assert set(params["scope"].split()) == {"openid", "email", "profile"}
     assert params["code_challenge_method"] == "S256"
     assert len(params["state"]) >= 43 and len(params["nonce"]) >= 43
-    # Server-side: the verifier behind the challenge, the nonce and the client's redirect URI,
-    # under a hash of the state, expiring.
+    # The verifier behind the challenge and the nonce are derived from the state with a key
+    # of the service; the client's redirect URI is kept under a hash of the state, expiring.
+    with google_app.app_context():
+        verifier = services.flow_secret(services.CODE_VERIFIER, params["state"])
+        assert services.flow_secret(services.NONCE, params["state"]) == params["nonce"]
+    assert s256(verifier) == params["code_challenge"]
     raw = redis_client.get(state_key(params["state"]))
     assert raw is not None
-    flow = json.loads(raw)
-    assert s256(flow["code_verifier"]) == params["code_challenge"]
-    assert flow["nonce"] == params["nonce"]
-    assert flow["redirect_uri"] == CLIENT_REDIRECT
+    assert services.unpack_flow(json.loads(raw))["redirect_uri"] == CLIENT_REDIRECT
     assert 0 < redis_client.ttl(state_key(params["state"])) <= 600
-    assert params["state"] not in raw
+    for secret in (params["state"], params["nonce"], verifier):
+        assert secret not in raw
 
 
 def test_each_authorization_gets_fresh_secrets(google_flow: GoogleFlow):
@@ -177,12 +184,17 @@ def test_state_of_another_provider_flow_is_not_accepted(oidc_provider, signing_k
         db.engine.dispose()
 
 
-def test_nonce_mismatch_is_refused(google_flow: GoogleFlow, redis_client, google_app):
+def swap_flow_secret(monkeypatch, purpose: str, value: str) -> None:
+    """From now on the callback derives ``value`` as the flow's ``purpose`` secret."""
+    derive = services.flow_secret
+    monkeypatch.setattr(
+        services, "flow_secret", lambda p, state: value if p == purpose else derive(p, state)
+    )
+
+
+def test_nonce_mismatch_is_refused(google_flow: GoogleFlow, google_app, monkeypatch):
     location = google_flow.authorize()
-    state = query(location)["state"]
-    flow = json.loads(redis_client.get(state_key(state)))
-    flow["nonce"] = "not-the-nonce-that-was-sent"
-    redis_client.set(state_key(state), json.dumps(flow), ex=600)
+    swap_flow_secret(monkeypatch, services.NONCE, "not-the-nonce-that-was-sent")
     response = google_flow.callback(drive_provider(location, stop_at=CALLBACK))
     assert response.status_code == 302
     assert query(response.headers["Location"]) == {"error": "token_invalid"}
@@ -190,19 +202,104 @@ def test_nonce_mismatch_is_refused(google_flow: GoogleFlow, redis_client, google
 
 
 def test_wrong_pkce_verifier_is_refused_by_the_provider(
-    google_flow: GoogleFlow, redis_client, google_app
+    google_flow: GoogleFlow, google_app, monkeypatch
 ):
-    # The provider requires PKCE S256; swapping the stored verifier makes it refuse the code,
-    # so the successful flows above prove that the right verifier is what we send.
+    # The provider requires PKCE S256; a callback deriving another verifier makes it refuse
+    # the code, so the successful flows above prove that the right verifier is what we send.
     location = google_flow.authorize()
-    state = query(location)["state"]
-    flow = json.loads(redis_client.get(state_key(state)))
-    flow["code_verifier"] = "x" * 64
-    redis_client.set(state_key(state), json.dumps(flow), ex=600)
+    swap_flow_secret(monkeypatch, services.CODE_VERIFIER, "x" * 64)
     response = google_flow.callback(drive_provider(location, stop_at=CALLBACK))
     assert response.status_code == 302
     assert query(response.headers["Location"]) == {"error": "invalid_token"}
     assert count(google_app, User) == 0
+
+
+#: What Redis may hold per started flow (MEMORY USAGE of its key: key, value and overhead).
+#: Before the nonce and verifier were derived: 584 bytes, 648 with a client state and PKCE,
+#: 1,160 with a 512-character client state.
+FLOW_BYTES_BOUND = 400
+
+
+def _flow_bytes(redis_client, location: str) -> tuple[int, int]:
+    key = state_key(query(location)["state"])
+    return int(redis_client.memory_usage(key)), int(redis_client.strlen(key))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"state": "spa-csrf-3f9c2a7b41d05e86", "code_challenge": s256("v" * 43)},
+    ],
+    ids=["plain", "client_state_and_pkce"],
+)
+def test_a_started_sign_in_keeps_under_400_bytes_in_redis(
+    google_flow: GoogleFlow, redis_client, params
+):
+    if params.get("code_challenge"):
+        params = {**params, "code_challenge_method": "S256"}
+    memory, stored = _flow_bytes(redis_client, google_flow.authorize(**params))
+    assert memory < FLOW_BYTES_BOUND, (memory, stored)
+    assert stored < 200
+
+
+def test_a_started_link_keeps_under_400_bytes_in_redis(
+    google_flow: GoogleFlow, google_app, redis_client
+):
+    register(google_flow.client, "ada@example.com", verified=True, app=google_app)
+    access = login(google_flow.client, "ada@example.com")["access_token"]
+    url = start_link(google_flow.client, access, state="link-1")
+    memory, _stored = _flow_bytes(redis_client, url)
+    assert memory < FLOW_BYTES_BOUND
+
+
+def test_a_flow_stored_by_the_previous_release_still_finishes(
+    google_flow: GoogleFlow, google_app, redis_client
+):
+    # The previous release stored every field by name, its nonce and verifier too, and the
+    # binding's digest in hex: a sign-in under way at the deploy finishes on the new code,
+    # with the stored nonce and verifier (a wrong stored nonce is refused).
+    def to_previous_release(location: str, nonce: str | None = None) -> None:
+        state = query(location)["state"]
+        flow = services.unpack_flow(json.loads(redis_client.get(state_key(state))))
+        with google_app.app_context():
+            flow["nonce"] = nonce or services.flow_secret(services.NONCE, state)
+            flow["code_verifier"] = services.flow_secret(services.CODE_VERIFIER, state)
+        binding = flow["browser_binding"]
+        flow["browser_binding"] = base64.urlsafe_b64decode(binding + "=").hex()
+        redis_client.set(state_key(state), json.dumps(flow), ex=600)
+
+    location = google_flow.authorize(state="spa-1")
+    to_previous_release(location)
+    answer = query(
+        google_flow.callback(drive_provider(location, stop_at=CALLBACK)).headers["Location"]
+    )
+    assert set(answer) == {"code", "state"} and answer["state"] == "spa-1"
+    assert google_flow.exchange(answer["code"]).status_code == 200
+
+    location = google_flow.authorize()
+    to_previous_release(location, nonce="a-nonce-the-provider-never-saw")
+    refused = google_flow.callback(drive_provider(location, stop_at=CALLBACK))
+    assert query(refused.headers["Location"]) == {"error": "token_invalid"}
+
+
+def test_a_flow_started_under_another_secret_key_signs_nobody_in(
+    oidc_provider, signing_key_pem, app, google_app
+):
+    # The nonce and verifier are derived under SECRET_KEY: a state alone is worth nothing.
+    other = make_app(signing_key_pem, **google_settings(oidc_provider, SECRET_KEY="rotated-key"))
+    try:
+        client = other.test_client()
+        location = GoogleFlow(client).authorize()
+        callback = drive_provider(location, stop_at=CALLBACK)
+        # the same browser (cookie jar), now answered by an app under the original key
+        client.application = google_app
+        answer = query(GoogleFlow(client).callback(callback).headers["Location"])
+        assert answer == {"error": "invalid_token"}
+        assert count(google_app, User) == 0
+    finally:
+        with other.app_context():
+            db.engine.dispose()
 
 
 def test_provider_error_comes_back_to_the_client(google_flow: GoogleFlow):
