@@ -5,7 +5,9 @@ container image, docker-compose and Kubernetes. Run it with:
 
     gunicorn -c gunicorn.conf.py auth_microservice_app.wsgi:app
 
-See docs/deployment.md ("Tuning gunicorn") for how to pick the numbers.
+Never expose it to clients directly: it must sit behind a buffering reverse proxy (see
+"Behind the proxy" below). See docs/deployment.md ("Tuning gunicorn") for how to pick the
+numbers.
 """
 
 from __future__ import annotations
@@ -57,6 +59,25 @@ _host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a container must liste
 _port = _env_int("PORT", 8000)
 bind = [f"[{_host}]:{_port}" if ":" in _host and not _host.startswith("[") else f"{_host}:{_port}"]
 
+# --- Behind the proxy -----------------------------------------------------------------------
+# gunicorn must only ever be reached through a buffering reverse proxy: nginx in
+# docker-compose.yml (infrastructure/nginx/nginx.conf), the ingress controller in Kubernetes
+# (infrastructure/kubernetes/ingress.yaml; the Service stays ClusterIP). A gthread worker
+# gives each connection a thread until the request line, headers and body have arrived, and
+# has no deadline for that: a few dozen clients sending headers a line a second, or
+# connecting and sending nothing, hold every thread (issue 15, F2: 24 such sockets made 67%
+# of other requests time out; `timeout` below does not help). The proxy reads each request in
+# full, within its client_header_timeout/client_body_timeout, before passing it on, and takes
+# each response at once; tests/integration/test_proxy.py shows the difference.
+#
+# Which forwarding headers to believe is decided in one place: the app's TRUSTED_PROXIES
+# (werkzeug's ProxyFix takes X-Forwarded-For/-Proto/-Host from that many proxies; 1 in
+# compose and the ConfigMap). gunicorn's own check by peer address is switched off, so the
+# environment variable FORWARDED_ALLOW_IPS has no effect: its default (127.0.0.1) would let a
+# local client set the scheme where the app trusts no proxy, and the proxy's address (a
+# compose network, ingress controller pods) is not known in advance anyway.
+forwarded_allow_ips = ""
+
 wsgi_app = "auth_microservice_app.wsgi:app"
 
 # --- Workers --------------------------------------------------------------------------
@@ -67,15 +88,24 @@ workers = _env_int("GUNICORN_WORKERS", 2 * _available_cpus() + 1)
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = _env_int("GUNICORN_THREADS", 4)
 
-# A request that takes longer than this is stuck (login costs ~50 ms of hashing), so the
-# worker is killed and replaced rather than left holding a thread.
+# The arbiter kills and replaces a worker *process* whose main loop has not checked in for
+# this many seconds: one hung at start-up, deadlocked, or spinning with the GIL held. It is
+# not a request deadline under gthread: the main loop keeps checking in while its threads
+# wait, so a thread blocked on a client that sends its headers or body slowly, or on a call
+# that hangs, stays blocked however long that takes (with the sync worker class, where the
+# request runs on the main loop, it would also end the request). Requests are bounded instead
+# by the proxy, which hands over only complete requests and gives up on an answer after its
+# proxy_read_timeout (the thread still runs the request to its end), and by the app's
+# timeouts on what it calls: DB_CONNECT_TIMEOUT, DB_POOL_TIMEOUT, REDIS_SOCKET_TIMEOUT,
+# EMAIL_TIMEOUT, PASSWORD_BREACH_CHECK_TIMEOUT.
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
 # SIGTERM gives in-flight requests this long to finish. Kubernetes waits
 # terminationGracePeriodSeconds (45 s in deployment.yaml) which must stay above this.
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
-# Keep idle client connections open briefly. Behind a load balancer that reuses
-# connections, set it above the balancer's idle timeout (e.g. 65 for an AWS ALB's 60 s)
-# so gunicorn never closes a connection the balancer is about to reuse.
+# Keep idle client connections open briefly. Behind a proxy that reuses connections, set it
+# above the proxy's idle timeout for them (60 s for the compose nginx's upstream keepalive and
+# for ingress-nginx; compose and the ConfigMap set 75), so gunicorn never closes a connection
+# the proxy is about to reuse. While idle they wait in the worker's poller, not in a thread.
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
 
 # Recycle each worker after this many requests to cap the effect of slow leaks; the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import importlib
 import re
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "infrastructure" / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+NGINX_CONF = ROOT / "infrastructure" / "nginx" / "nginx.conf"
+INGRESS_ANNOTATION = "nginx.ingress.kubernetes.io/"
 TERRAFORM_DIR = ROOT / "infrastructure" / "terraform"
 APP_UID = 10001
 TMP = "/tmp"  # noqa: S108 - the path mounted in the pods, not a file this test creates
@@ -403,3 +406,106 @@ def test_compose_app_environment_passes_the_start_up_checks(
     config = load_config(environ=environment)
     assert environment["APP_ENV"] == config.APP_ENV
     config.validate()
+
+
+# --- the buffering proxy in front of gunicorn ---------------------------------------------
+# gthread holds a thread per connection until its request has arrived (issue 15, F2), so
+# gunicorn is published only through nginx (compose) or the ingress (Kubernetes).
+
+
+def nginx_directive(name: str) -> str:
+    values = re.findall(
+        rf"^\s*{name}\s+([^;{{]+);", NGINX_CONF.read_text(encoding="utf-8"), re.MULTILINE
+    )
+    assert len(values) == 1, f"nginx.conf sets {name} {len(values)} times, expected once"
+    return str(values[0]).strip()
+
+
+def nginx_size(value: str) -> int:
+    """nginx's size syntax: 64k, 1m, or bytes."""
+    number, unit = re.fullmatch(r"(\d+)([km]?)", value.lower()).groups()
+    return int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit]
+
+
+def app_max_content_length() -> int:
+    return int(load_config("development", environ={}).MAX_CONTENT_LENGTH)
+
+
+def test_compose_publishes_only_the_proxy(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    api = services["api"]
+    assert "ports" not in api, "gunicorn must not be published: clients go through the proxy"
+    for name, service in services.items():
+        if service.get("image") == api["image"]:  # every container running the app
+            assert "ports" not in service, f"{name} publishes a port of the app image"
+    proxy = services["proxy"]
+    (published,) = proxy["ports"]
+    host, host_port, container_port = str(published).split(":")
+    assert host == "127.0.0.1", "the development proxy listens on loopback only"
+    assert host_port == "8000", "the API keeps its documented address"
+    assert container_port == nginx_directive("listen"), "published port is not nginx's listen"
+    assert "api:8000" in nginx_directive("server"), "nginx does not forward to the api service"
+    # Anything else published (RabbitMQ's console) is loopback-only and not the API.
+    for name, service in services.items():
+        for mapping in service.get("ports", []):
+            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping} widely"
+
+
+def test_compose_proxy_runs_the_repository_nginx_configuration(compose: dict[str, Any]) -> None:
+    proxy = compose["services"]["proxy"]
+    command = proxy["command"]
+    config_path = command[command.index("-c") + 1]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in proxy["volumes"]}
+    assert mounts[config_path] == "./" + str(NGINX_CONF.relative_to(ROOT))
+    assert "-p" in command, "the configuration's relative paths need a prefix"
+
+
+def test_proxies_buffer_requests_and_stop_slow_clients() -> None:
+    assert nginx_directive("proxy_request_buffering") == "on"
+    assert nginx_directive("proxy_buffering") == "on"
+    for timeout in ("client_header_timeout", "client_body_timeout", "send_timeout"):
+        seconds = int(nginx_directive(timeout).removesuffix("s"))
+        assert 0 < seconds <= 15, f"{timeout} {seconds}s: slow clients would hold sockets long"
+    assert nginx_directive("limit_conn_zone").startswith("$binary_remote_addr ")
+    ingress = by_kind_and_name("Ingress", "auth-service-api")["metadata"]["annotations"]
+    assert ingress[INGRESS_ANNOTATION + "proxy-request-buffering"] == "on"
+    assert ingress[INGRESS_ANNOTATION + "proxy-buffering"] == "on"
+    limit = nginx_directive("limit_conn per_client_address")
+    assert ingress[INGRESS_ANNOTATION + "limit-connections"] == limit
+
+
+def test_proxies_refuse_bodies_the_app_would_refuse(compose: dict[str, Any]) -> None:
+    limit = app_max_content_length()
+    assert nginx_size(nginx_directive("client_max_body_size")) == limit
+    assert nginx_size(nginx_directive("client_body_buffer_size")) >= limit  # never on disk
+    ingress = by_kind_and_name("Ingress", "auth-service-api")["metadata"]["annotations"]
+    assert nginx_size(ingress[INGRESS_ANNOTATION + "proxy-body-size"]) == limit
+    # Neither deployment moves the app's limit away from the proxies'.
+    config = by_kind_and_name("ConfigMap", "auth-service-config")["data"]
+    assert "MAX_CONTENT_LENGTH" not in config
+    assert "MAX_CONTENT_LENGTH" not in compose["services"]["api"]["environment"]
+
+
+def test_kubernetes_exposes_the_api_only_through_the_ingress() -> None:
+    service = by_kind_and_name("Service", "auth-service-api")
+    assert service["spec"]["type"] == "ClusterIP"
+    for doc in MANIFESTS:
+        if doc["kind"] == "Service":
+            assert doc["spec"].get("type", "ClusterIP") == "ClusterIP", doc["metadata"]["name"]
+    ingress = by_kind_and_name("Ingress", "auth-service-api")
+    backends = [
+        path["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": "auth-service-api", "port": {"name": "http"}}]
+    assert {p["name"] for p in service["spec"]["ports"]} >= {"http"}
+
+
+def test_one_proxy_hop_is_trusted_by_the_app_alone(compose: dict[str, Any]) -> None:
+    """TRUSTED_PROXIES=1 wherever a proxy is in front; gunicorn itself trusts no peer."""
+    assert compose["services"]["api"]["environment"]["TRUSTED_PROXIES"] == "1"
+    assert by_kind_and_name("ConfigMap", "auth-service-config")["data"]["TRUSTED_PROXIES"] == "1"
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert settings["forwarded_allow_ips"] == ""
+    assert nginx_directive("proxy_set_header X-Forwarded-For") == "$remote_addr"
