@@ -8,6 +8,7 @@ on every signature would cost more than the signature itself.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -132,6 +133,23 @@ def write_new_key(directory: Path, algorithm: str) -> Path:
     return path
 
 
+def _generated_keys(directory: Path, algorithm: str) -> list[SigningKey]:
+    """The development keys in ``directory``, one generated first when none signs ``algorithm``.
+
+    Several processes start at once (gunicorn's workers under `make run`): without the lock
+    each would find the directory empty, write a key of its own and sign with it, and every
+    worker would refuse the others' tokens. The first one to take the lock writes the key;
+    the others wait, then find it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".generate.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        keys = [load_signing_key(path.read_bytes()) for path in key_files(directory)]
+        if not keys or keys[-1].algorithm != algorithm:
+            keys.append(load_signing_key(write_new_key(directory, algorithm).read_bytes()))
+    return keys
+
+
 def load_key_ring(
     *, algorithm: str, private_key: str | None, keys_dir: str | None, generated_dir: Path | None
 ) -> KeyRing:
@@ -153,9 +171,7 @@ def load_key_ring(
     elif private_key:
         keys = [load_signing_key(private_key)]
     elif generated_dir is not None:
-        keys = [load_signing_key(path.read_bytes()) for path in key_files(generated_dir)]
-        if not keys or keys[-1].algorithm != algorithm:
-            keys.append(load_signing_key(write_new_key(generated_dir, algorithm).read_bytes()))
+        keys = _generated_keys(generated_dir, algorithm)
     else:
         raise KeyError_("no signing key: set JWT_PRIVATE_KEY, JWT_PRIVATE_KEY_FILE or JWT_KEYS_DIR")
     signing = keys[-1]

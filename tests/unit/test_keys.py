@@ -1,16 +1,24 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from auth_microservice_app.utils.keys import (
     KeyError_,
     generate_private_key,
+    key_files,
     load_key_ring,
     load_signing_key,
     private_key_pem,
     write_new_key,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -61,3 +69,37 @@ def test_signer_must_match_the_configured_algorithm(tmp_path):
 def test_no_key_at_all_is_refused():
     with pytest.raises(KeyError_, match="JWT_PRIVATE_KEY"):
         load_key_ring(algorithm="RS256", private_key=None, keys_dir=None, generated_dir=None)
+
+
+GENERATE_AT_ONCE = """
+import sys, time
+from pathlib import Path
+from auth_microservice_app.utils.keys import load_key_ring
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+ring = load_key_ring(
+    algorithm="RS256", private_key=None, keys_dir=None, generated_dir=Path(sys.argv[1])
+)
+print(ring.signing.kid)
+"""
+
+
+def test_processes_starting_together_generate_one_development_key(tmp_path):
+    """gunicorn's workers under `make run` load the key ring at the same moment."""
+    generated = tmp_path / "jwt-keys"
+    start = time.time() + 2.0  # every process is up and waiting by then
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our interpreter, our code
+            [sys.executable, "-c", GENERATE_AT_ONCE, str(generated), str(start)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [process.communicate(timeout=60) for process in processes]
+    assert all(process.returncode == 0 for process in processes), results
+    kids = {out.strip() for out, _ in results}
+    assert len(kids) == 1, f"each process signs with its own key: {kids}"
+    assert len(key_files(generated)) == 1
