@@ -214,12 +214,15 @@ variable "jwt_private_key_pem" {
 
 variable "totp_encryption_keys" {
   type        = string
-  description = "Comma-separated Fernet keys that encrypt stored TOTP secrets, newest first."
+  description = "TOTP_ENCRYPTION_KEYS: comma-separated kid:base64key entries (each key 32+ random bytes, e.g. k1:$(openssl rand -base64 32)) that encrypt stored TOTP secrets; the first encrypts, all decrypt."
   sensitive   = true
 
+  # The format two_factor/crypto.parse_key_ring accepts: a kid of letters, digits and _.-
+  # (1-32), a colon, and base64 (standard or URL-safe, padding optional) of at least 32
+  # bytes, which is 43 or more characters. A bare Fernet key has no kid and is refused.
   validation {
-    condition     = length(var.totp_encryption_keys) >= 44
-    error_message = "totp_encryption_keys must hold at least one 44-character Fernet key."
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9+/_-]{43,}={0,2}(,[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9+/_-]{43,}={0,2})*$", var.totp_encryption_keys))
+    error_message = "totp_encryption_keys must be kid:base64key[,kid:base64key...] with keys of 32 or more bytes, e.g. k1:$(openssl rand -base64 32); a Fernet key is not accepted."
   }
 
   # The service refuses to start while a setting still holds the templates' placeholder.

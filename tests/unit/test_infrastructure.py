@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import os
 import re
 import runpy
 from pathlib import Path
@@ -294,8 +295,8 @@ def kubernetes_environment(jwt_key_file: Path, *, replace_placeholders: bool) ->
             value = re.sub(PLACEHOLDER + r"\w*", "operator-value", value)
         environ[key] = value
     if replace_placeholders:
-        fernet_key = base64.urlsafe_b64encode(b"k" * 32).decode()
-        environ["TOTP_ENCRYPTION_KEYS"] = f"k1:{fernet_key}"
+        totp_key = base64.urlsafe_b64encode(b"k" * 32).decode()
+        environ["TOTP_ENCRYPTION_KEYS"] = f"k1:{totp_key}"
     # the Secret auth-service-jwt, mounted where JWT_PRIVATE_KEY_FILE points in the pods
     assert environ["JWT_PRIVATE_KEY_FILE"].startswith("/etc/auth-service/jwt/")
     environ["JWT_PRIVATE_KEY_FILE"] = str(jwt_key_file)
@@ -509,3 +510,72 @@ def test_one_proxy_hop_is_trusted_by_the_app_alone(compose: dict[str, Any]) -> N
     settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert settings["forwarded_allow_ips"] == ""
     assert nginx_directive("proxy_set_header X-Forwarded-For") == "$remote_addr"
+
+
+# --- TOTP_ENCRYPTION_KEYS: one format everywhere ---------------------------------------------
+
+
+def totp_key_validation(variables_tf: Path) -> str:
+    """The regex of the ``can(regex(...))`` validation of variable totp_encryption_keys."""
+    text = variables_tf.read_text(encoding="utf-8")
+    block = text.split('variable "totp_encryption_keys"', 1)[1].split("\nvariable ", 1)[0]
+    found = re.search(r'can\(regex\("((?:[^"\\]|\\.)*)",\s*var\.totp_encryption_keys\)\)', block)
+    assert found, f"{variables_tf}: no format validation of totp_encryption_keys"
+    return found.group(1).replace("\\\\", "\\")
+
+
+def random_b64(size: int, *, urlsafe: bool = False, padded: bool = True) -> str:
+    encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    text = encode(os.urandom(size)).decode()
+    return text if padded else text.rstrip("=")
+
+
+TOTP_VALUES = [
+    f"k1:{random_b64(32)}",
+    f"k1:{random_b64(32, urlsafe=True, padded=False)}",
+    f"k2:{random_b64(48)},k1:{random_b64(32)}",
+    f"2026-01_a.b:{random_b64(64)}",
+    # what the old documents made: a Fernet key, no kid
+    random_b64(32, urlsafe=True),
+    f"k1:{random_b64(16)}",  # too short
+    "k1:",
+    f"k1 {random_b64(32)}",
+    f"k1:{random_b64(32)},",  # Terraform is stricter than the app about a trailing comma
+    "CHANGE_ME",
+]
+
+
+@pytest.mark.parametrize("value", TOTP_VALUES)
+def test_terraform_accepts_exactly_the_totp_keys_production_accepts(value: str) -> None:
+    from auth_microservice_app.two_factor.crypto import KeyRingError, parse_key_ring
+
+    pattern = totp_key_validation(TERRAFORM_DIR / "variables.tf")
+    terraform_accepts = re.search(pattern, value) is not None
+    try:
+        parse_key_ring(value)
+        app_accepts = True
+    except KeyRingError:
+        app_accepts = False
+    if value.endswith(","):
+        assert app_accepts and not terraform_accepts
+    else:
+        assert terraform_accepts == app_accepts, (value, terraform_accepts, app_accepts)
+
+
+def test_the_app_module_checks_the_totp_keys_like_the_root_module() -> None:
+    root = totp_key_validation(TERRAFORM_DIR / "variables.tf")
+    assert totp_key_validation(TERRAFORM_DIR / "modules" / "app" / "variables.tf") == root
+
+
+def test_no_deployment_file_describes_fernet_keys() -> None:
+    """TOTP_ENCRYPTION_KEYS was documented as Fernet keys, which production refuses."""
+    files = [
+        K8S_DIR / "secret.yaml",
+        TERRAFORM_DIR / "variables.tf",
+        TERRAFORM_DIR / "modules" / "app" / "variables.tf",
+        ROOT / "docs" / "deployment.md",
+        ROOT / ".env.example",
+    ]
+    described = re.compile(r"Fernet keys|Fernet\.generate_key|cryptography\.fernet|44-character")
+    for path in files:
+        assert not described.search(path.read_text(encoding="utf-8")), path

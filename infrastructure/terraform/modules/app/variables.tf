@@ -46,8 +46,14 @@ variable "jwt_private_key_pem" {
 
 variable "totp_encryption_keys" {
   type        = string
-  description = "TOTP_ENCRYPTION_KEYS: comma-separated Fernet keys, newest first."
+  description = "TOTP_ENCRYPTION_KEYS: comma-separated kid:base64key entries (keys of 32+ bytes); the first encrypts, all decrypt."
   sensitive   = true
+
+  # The same rule as the root module's variable: the pods refuse anything else at start-up.
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9+/_-]{43,}={0,2}(,[A-Za-z0-9_.-]{1,32}:[A-Za-z0-9+/_-]{43,}={0,2})*$", var.totp_encryption_keys))
+    error_message = "totp_encryption_keys must be kid:base64key[,kid:base64key...] with keys of 32 or more bytes."
+  }
 }
 
 variable "metrics_token" {
