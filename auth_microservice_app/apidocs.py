@@ -220,6 +220,15 @@ class HealthSchema(Schema):
     checks = fields.Nested(DependenciesSchema, required=True)
 
 
+class HealthDownSchema(HealthSchema):
+    """The report (status ``down``) inside the error envelope (``service_unavailable``)."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+    request_id = fields.String(
+        required=True, metadata={"description": "Also in the `X-Request-ID` header."}
+    )
+
+
 class JwkSchema(Schema):
     """A public key (RFC 7517): RSA adds ``n`` and ``e``; EC and OKP ``crv``, ``x`` (``y``)."""
 
@@ -379,7 +388,12 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         description="Redis or the broker down is `degraded` (still 200); the database down is 503.",
         no_store=False,
         other_responses={
-            503: {"description": "The database is unreachable.", "schema": HealthSchema}
+            503: {
+                "description": "The database is unreachable: the report, in the error envelope "
+                "(`service_unavailable`).",
+                "schema": HealthDownSchema,
+                "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
+            }
         },
         response_example={
             "status": "ok",

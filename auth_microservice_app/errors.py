@@ -168,6 +168,16 @@ HTTP_CODES = {
 }
 
 
+def error_envelope(
+    code: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``{"error": {...}, "request_id": ...}``: the body of every error response."""
+    return {
+        "error": {"code": code, "message": message, "details": details or {}},
+        "request_id": current_request_id() if has_request_context() else None,
+    }
+
+
 def error_response(
     status: int,
     code: str,
@@ -176,11 +186,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The envelope every error leaves in."""
-    body = {
-        "error": {"code": code, "message": message, "details": details or {}},
-        "request_id": current_request_id() if has_request_context() else None,
-    }
-    response = jsonify(body)
+    response = jsonify(error_envelope(code, message, details))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():

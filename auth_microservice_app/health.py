@@ -1,7 +1,8 @@
 """Liveness and readiness: `/health/live` says the process serves, `/health` checks dependencies.
 
 Each dependency check runs in a worker thread under ``HEALTH_CHECK_TIMEOUT`` so a database that
-accepts connections but never answers yields 503 in bounded time instead of a hung probe.
+accepts connections but never answers yields 503 in bounded time instead of a hung probe. That
+503 carries the report and the error envelope (``service_unavailable``) with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flask import Blueprint, Response, current_app, jsonify
 from kombu import Connection
 from sqlalchemy import Engine, text
 
+from .errors import DATABASE_RETRY_AFTER, ServiceUnavailable, error_envelope
 from .extensions import db
 from .utils.redis_client import get_redis
 
@@ -43,6 +45,18 @@ def _check_database(engine: Engine) -> None:
 def _check_broker(url: str, timeout: float) -> None:
     with Connection(url, connect_timeout=timeout) as connection:
         connection.ensure_connection(max_retries=1, timeout=timeout)
+
+
+def _database_down(checks: dict[str, dict[str, Any]]) -> Response:
+    """The report, in the error envelope every 503 of the service has, with ``Retry-After``.
+
+    Readiness probes only read the status; clients and load balancers that treat the service
+    as one API get the same ``service_unavailable`` as from any other endpoint.
+    """
+    body = error_envelope(ServiceUnavailable.code, "The database is unreachable.")
+    response = jsonify(status="down", checks=checks, **body)
+    response.headers["Retry-After"] = DATABASE_RETRY_AFTER
+    return response
 
 
 @bp.get("/health/live")
@@ -73,6 +87,6 @@ def health() -> tuple[Response, int]:
         checks["broker"] = {"status": "not_configured"}
 
     if checks["database"]["status"] != "up":
-        return jsonify(status="down", checks=checks), 503
+        return _database_down(checks), 503
     degraded = any(check["status"] == "down" for check in checks.values())
     return jsonify(status="degraded" if degraded else "ok", checks=checks), 200

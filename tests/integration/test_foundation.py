@@ -139,6 +139,11 @@ def test_health_is_503_quickly_when_the_database_refuses(signing_key_pem):
     assert time.monotonic() - started < 2
     assert response.status_code == 503
     assert response.json["checks"]["database"]["status"] == "down"
+    # the report inside the envelope every 503 of the service has
+    assert response.json["status"] == "down"
+    assert response.json["error"]["code"] == "service_unavailable"
+    assert response.json["request_id"] == response.headers["X-Request-ID"]
+    assert int(response.headers["Retry-After"]) > 0
 
 
 @pytest.fixture
