@@ -136,11 +136,15 @@ proc_name = "auth-service"
 # --- Logging ------------------------------------------------------------------------------
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 errorlog = "-"  # stderr
-# Access log on stdout; GUNICORN_ACCESS_LOG="" turns it off (e.g. where a mesh logs requests).
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# One access line per request: the app's own (logger auth_microservice_app.access, from
+# middleware/request_context.py: method, path, status, duration, client address, user agent
+# and the request id), with the rest of its JSON logs. gunicorn's access log would write a
+# second line for every request, so it is off unless GUNICORN_ACCESS_LOG names a file ("-"
+# for stdout), e.g. to see requests gunicorn answered without the app.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 
-# One JSON object per line. The query string, the raw request line and the Referer are
-# left out on purpose: e-mail verification links and OAuth callbacks carry tokens and
+# When on, one JSON object per line. The query string, the raw request line and the Referer
+# are left out on purpose: e-mail verification links and OAuth callbacks carry tokens and
 # codes there, and no token may ever reach a log line. The request id is the one the app
 # returns in X-Request-ID, so access lines join with the app's own JSON logs.
 access_log_format = (

@@ -103,6 +103,18 @@ class RedactingJsonFormatter(JsonFormatter):
 
 
 class RedactingTextFormatter(logging.Formatter):
+    """Development's readable lines; the structured extras (the access line's method, path,
+    status...) follow the message as ``key=value``, as the JSON lines carry them as keys."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        line = super().formatMessage(record)
+        extras = [
+            f"{key}={value}"
+            for key, value in record.__dict__.items()
+            if key not in RESERVED and value is not None
+        ]
+        return " ".join([line, *extras])
+
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         return redact_text(super().formatException(ei))
 

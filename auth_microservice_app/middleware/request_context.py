@@ -1,4 +1,8 @@
-"""Request id and the one access-log line per request."""
+"""Request id and the one access-log line per request.
+
+This line is the service's access log in every mode: gunicorn's own access log is off unless
+GUNICORN_ACCESS_LOG asks for it (gunicorn.conf.py), and `make dev` leaves out Werkzeug's.
+"""
 
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ def _finish_request(response: Response) -> Response:
             "duration_ms": duration_ms,
             "user_id": g.get("user_id"),
             "remote_addr": request.remote_addr,
+            "user_agent": clip(request.headers.get("User-Agent")),
         },
     )
     return response

@@ -1,7 +1,8 @@
 """The production server as deployed: real gunicorn, gunicorn.conf.py, two worker processes.
 
 Checks what only a running server shows: it starts and serves the health routes, the
-prometheus multiprocess directory is prepared, access lines are JSON without query strings,
+prometheus multiprocess directory is prepared, each request leaves one access line (the app's,
+with its request id; gunicorn's own is off unless asked for, then JSON without query strings),
 and SIGTERM (what Kubernetes sends) finishes an in-flight request and exits 0.
 """
 
@@ -99,6 +100,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
+    yield from run_server(tmp_path)
+
+
+@pytest.fixture
+def server_with_gunicorn_access_log(tmp_path: Path) -> Iterator[Server]:
+    yield from run_server(tmp_path, GUNICORN_ACCESS_LOG="-")
+
+
+def run_server(tmp_path: Path, **settings: str) -> Iterator[Server]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = tmp_path / "jwt-private-key.pem"
     key_file.write_bytes(
@@ -127,6 +137,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     }
     for inherited in ("JWT_PRIVATE_KEY", "JWT_KEYS_DIR", "GUNICORN_ACCESS_LOG"):
         env.pop(inherited, None)
+    env.update(settings)
 
     stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -168,24 +179,65 @@ def test_prepares_the_prometheus_multiprocess_directory(server: Server) -> None:
     assert not (server.metrics_dir / "counter_99999.db").exists(), "stale metrics file kept"
 
 
-def test_access_log_is_json_without_query_strings(server: Server) -> None:
-    status, _ = get(server.port, "/health/live?token=do-not-log-me")
-    assert status == 200
+def stdout_lines_with(server: Server, request_id: str) -> list[dict[str, object]]:
+    """The JSON stdout lines carrying ``request_id``, once at least one has been written."""
     deadline = time.monotonic() + 5.0
-    access: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not access:
-        lines = server.stdout.read_text(errors="replace").splitlines()
-        access = [
-            json.loads(line)  # every access line must be valid JSON
-            for line in lines
-            if '"gunicorn.access"' in line
-        ]
-        access = [entry for entry in access if entry.get("path") == "/health/live"]
-        if not access:
+    found: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not found:
+        complete = server.stdout.read_text(errors="replace").rpartition("\n")[0]
+        lines = [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
+        found = [line for line in lines if request_id in json.dumps(line)]
+        if not found:
             time.sleep(0.1)
-    assert access, server.logs()
-    assert access[-1]["status"] == 200
-    assert access[-1]["method"] == "GET"
+    time.sleep(0.3)  # a second line for the same request would be written by now
+    complete = server.stdout.read_text(errors="replace").rpartition("\n")[0]
+    lines = [json.loads(line) for line in complete.splitlines() if line.startswith("{")]
+    return [line for line in lines if request_id in json.dumps(line)]
+
+
+def get_with_request_id(port: int, path: str, request_id: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
+    try:
+        connection.request("GET", path, headers={"X-Request-ID": request_id})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_each_request_leaves_one_access_line_the_apps_with_its_request_id(
+    server: Server,
+) -> None:
+    """gunicorn's access log is off by default: the app's line is the only one."""
+    request_id = "one-access-line-per-request"
+    status = get_with_request_id(server.port, "/health/live?token=do-not-log-me", request_id)
+    assert status == 200
+
+    lines = stdout_lines_with(server, request_id)
+    assert len(lines) == 1, lines
+    (line,) = lines
+    assert line["logger"] == "auth_microservice_app.access"
+    assert line["request_id"] == request_id
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/health/live", 200)
+    assert isinstance(line["duration_ms"], float)
+    assert "do-not-log-me" not in server.stdout.read_text(errors="replace")
+    assert '"gunicorn.access"' not in server.stdout.read_text(errors="replace")
+
+
+def test_gunicorn_access_log_when_asked_for_is_json_without_query_strings(
+    server_with_gunicorn_access_log: Server,
+) -> None:
+    server = server_with_gunicorn_access_log
+    request_id = "gunicorn-access-line"
+    status = get_with_request_id(server.port, "/health/live?token=do-not-log-me", request_id)
+    assert status == 200
+    lines = stdout_lines_with(server, request_id)
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    assert len(access) == 1, server.logs()
+    assert access[0]["status"] == 200
+    assert access[0]["method"] == "GET"
+    assert access[0]["path"] == "/health/live"
     gunicorn_lines = [line for line in server.stdout.read_text().splitlines() if "gunicorn" in line]
     assert not any("do-not-log-me" in line for line in gunicorn_lines)
 
