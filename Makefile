@@ -1,5 +1,6 @@
 # The two commands: `make run` serves the API, `make test` runs the whole suite (lint included).
 # Both install what is missing first: Poetry (into .tools/poetry) and the locked dependencies.
+# `make dev` is the Flask development server (reloader, debugger) for editing the code.
 SHELL := /bin/bash
 PYTHON ?= python3
 POETRY_VERSION := 2.5.1
@@ -11,10 +12,18 @@ FLASK := $(BIN)/flask --app auth_microservice_app.app
 export POETRY_VIRTUALENVS_IN_PROJECT := true
 export POETRY_NO_INTERACTION := 1
 
-.PHONY: run test install test-tools lint typecheck pytest migrate lint-infra audit bench clean
+.PHONY: run dev test install test-tools lint typecheck pytest migrate lint-infra audit bench clean
 
-run: install migrate ## Serve on $HOST:$PORT (default 127.0.0.1:5000) with the embedded defaults
-	$(BIN)/python -m auth_microservice_app.app
+# gunicorn with gunicorn.conf.py, as the image runs it: several workers, /metrics summed over
+# them. In development (the default) gunicorn.conf.py reads .env, listens on 127.0.0.1:5000
+# and caps the workers at 4; migrate has already made the development signing key.
+run: install migrate ## Serve on $HOST:$PORT (default 127.0.0.1:5000) under gunicorn, embedded defaults
+	$(BIN)/gunicorn -c gunicorn.conf.py auth_microservice_app.wsgi:app
+
+# Werkzeug's server: reloads on code changes, the interactive debugger on errors. /metrics is
+# served there too (DEBUG_METRICS: prometheus-flask-exporter leaves it out under the reloader).
+dev: install migrate ## The development server: reloader and debugger on $HOST:$PORT
+	DEBUG_METRICS=1 $(BIN)/python -m auth_microservice_app.app
 
 test: install test-tools lint typecheck pytest ## ruff, mypy and pytest against real services
 

@@ -8,6 +8,11 @@ container image, docker-compose and Kubernetes. Run it with:
 Never expose it to clients directly: it must sit behind a buffering reverse proxy (see
 "Behind the proxy" below). See docs/deployment.md ("Tuning gunicorn") for how to pick the
 numbers.
+
+`make run` serves with this file too, in development (APP_ENV unset or development): then it
+reads `.env` as the app does, listens on 127.0.0.1:5000 like the app's own defaults, starts
+at most 4 workers, and keeps the multiprocess metrics in instance/prometheus-multiproc (see
+"Development" below).
 """
 
 from __future__ import annotations
@@ -52,11 +57,30 @@ def _available_cpus() -> int:
     return max(1, cpus)
 
 
+# --- Development -----------------------------------------------------------------------
+# `make run` (APP_ENV unset or development) serves the app the way production does, on the
+# development defaults: SQLite in the instance folder, no Redis, a generated key. The image,
+# compose and Kubernetes set APP_ENV and every value below themselves.
+DEVELOPMENT = os.environ.get("APP_ENV", "development").strip().lower() == "development"
+INSTANCE_DIR = Path(__file__).absolute().parent / "instance"
+if DEVELOPMENT:
+    from dotenv import load_dotenv
+
+    # As create_app() does: .env fills what the environment leaves unset. Read here, before
+    # any setting below, so that HOST and PORT from .env move the server, not only the app.
+    load_dotenv(Path(__file__).absolute().with_name(".env"), override=False)
+    # Several workers count requests in several processes; /metrics must add them up
+    # (see "Prometheus multiprocess mode" below). Set before the workers import the app.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(INSTANCE_DIR / "prometheus-multiproc"))
+
 # --- Socket ---------------------------------------------------------------------------
-# HOST/PORT are the same variables the app and the Dockerfile use. 0.0.0.0 is the
-# container default; a bare IPv6 literal gets the brackets gunicorn needs.
-_host = os.environ.get("HOST", "0.0.0.0")  # noqa: S104 - a container must listen on all interfaces
-_port = _env_int("PORT", 8000)
+# HOST/PORT are the same variables the app and the Dockerfile use. 0.0.0.0:8000 is the
+# container default (the image sets it too); development listens where the app's own
+# defaults say, 127.0.0.1:5000. A bare IPv6 literal gets the brackets gunicorn needs.
+# A container must listen on all interfaces (S104).
+_default_bind = ("127.0.0.1", 5000) if DEVELOPMENT else ("0.0.0.0", 8000)  # noqa: S104
+_host = os.environ.get("HOST", _default_bind[0])
+_port = _env_int("PORT", _default_bind[1])
 bind = [f"[{_host}]:{_port}" if ":" in _host and not _host.startswith("[") else f"{_host}:{_port}"]
 
 # --- Behind the proxy -----------------------------------------------------------------------
@@ -84,7 +108,10 @@ wsgi_app = "auth_microservice_app.wsgi:app"
 # gthread: password hashing (argon2) is CPU bound and releases the GIL, while database,
 # Redis and SMTP calls wait on I/O; a few threads per process cover the waits without
 # the monkey-patching that gevent would need for psycopg2.
-workers = _env_int("GUNICORN_WORKERS", 2 * _available_cpus() + 1)
+# Development caps the default at 4: enough to behave like production (several processes
+# on one SQLite file and one generated key), without a worker per core of a large laptop.
+_cpu_workers = 2 * _available_cpus() + 1
+workers = _env_int("GUNICORN_WORKERS", min(_cpu_workers, 4) if DEVELOPMENT else _cpu_workers)
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = _env_int("GUNICORN_THREADS", 4)
 

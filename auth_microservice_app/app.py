@@ -66,11 +66,13 @@ def configure_database(app: Flask, config: BaseConfig) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
-    if app.config["DB_POOL_PRE_PING"] and app.config["SQLALCHEMY_DATABASE_URI"].startswith(
-        "postgresql"
-    ):
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if app.config["DB_POOL_PRE_PING"] and uri.startswith("postgresql"):
         with app.app_context():
             database.ping_idle_connections(db.engine, app.config["DB_POOL_PING_AFTER"])
+    if uri.startswith("sqlite"):
+        with app.app_context():
+            database.share_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     jwt_utils.init_app(app)
     jwt.init_app(app)
@@ -107,6 +109,21 @@ def register_blueprints(app: Flask) -> None:
     apidocs.init_app(app)  # after every blueprint: the docs are built from the url map
 
 
+def run_development_server(app: Flask) -> None:
+    """`make dev`: Werkzeug's server, with the reloader and debugger in development (DEBUG).
+
+    The app writes one access line per request itself (middleware/request_context.py), so
+    Werkzeug's own line per request is left out; its start-up lines and errors stay.
+    `make run` serves with gunicorn instead, as production does.
+    """
+    from werkzeug.serving import WSGIRequestHandler
+
+    class OneAccessLine(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            return None
+
+    app.run(host=app.config["HOST"], port=app.config["PORT"], request_handler=OneAccessLine)
+
+
 if __name__ == "__main__":
-    application = create_app()
-    application.run(host=application.config["HOST"], port=application.config["PORT"])
+    run_development_server(create_app())

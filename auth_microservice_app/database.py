@@ -24,6 +24,8 @@ from sqlalchemy.exc import DisconnectionError
 from .extensions import db
 
 _IDLE_SINCE = "auth_idle_since"
+#: How long a write waits for another process's write to the same SQLite file.
+SQLITE_BUSY_TIMEOUT_S = 15.0
 
 
 @contextmanager
@@ -52,3 +54,21 @@ def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
 
     event.listen(engine, "checkin", checked_in)
     event.listen(engine, "checkout", checked_out)
+
+
+def share_sqlite(engine: Engine) -> None:
+    """Let several processes use one SQLite file (`make run` starts several gunicorn workers).
+
+    Write-ahead logging lets readers go on while one process writes, and a writer that finds
+    the file locked waits for it (``SQLITE_BUSY_TIMEOUT_S``) instead of failing at once.
+    """
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database stays "memory"
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", connected)
