@@ -71,7 +71,8 @@ if DEVELOPMENT:
     load_dotenv(Path(__file__).absolute().with_name(".env"), override=False)
     # Several workers count requests in several processes; /metrics must add them up
     # (see "Prometheus multiprocess mode" below). Set before the workers import the app.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(INSTANCE_DIR / "prometheus-multiproc"))
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # unset, or empty as in .env.example
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(INSTANCE_DIR / "prometheus-multiproc")
 
 # --- Socket ---------------------------------------------------------------------------
 # HOST/PORT are the same variables the app and the Dockerfile use. 0.0.0.0:8000 is the

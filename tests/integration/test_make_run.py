@@ -137,9 +137,13 @@ def test_gunicorn_conf_development_defaults_and_the_deployed_ones(tmp_path: Path
     assert development["metrics_dir"] == str(tmp_path / "instance" / "prometheus-multiproc")
     assert development["accesslog"] is None
 
-    (tmp_path / ".env").write_text("PORT=5999\nGUNICORN_WORKERS=2\n")  # as create_app reads it
+    # .env as create_app reads it; .env.example's empty lines mean the defaults
+    example = (ROOT / ".env.example").read_text()
+    (tmp_path / ".env").write_text(f"{example}\nPORT=5999\nGUNICORN_WORKERS=2\n")
     from_dotenv = gunicorn_settings(conf, {})
     assert (from_dotenv["bind"], from_dotenv["workers"]) == (["127.0.0.1:5999"], 2)
+    assert from_dotenv["metrics_dir"] == development["metrics_dir"]
+    assert from_dotenv["accesslog"] is None
 
     deployed = gunicorn_settings(conf, {"APP_ENV": "production"})
     assert deployed["bind"] == ["0.0.0.0:8000"]
