@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask, has_app_context
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -76,4 +77,16 @@ def celery_init_app(app: Flask) -> Celery:
     )
     celery_app.set_default()
     app.extensions["celery"] = celery_app
+
+    def fresh_connections_in_the_child(**_: Any) -> None:
+        # A prefork worker child inherits the parent's pooled database connections (create_app
+        # ran a query: two_factor's start-up check). Two processes on one socket read each
+        # other's answers or wait for ever; each child starts its own pool instead, and
+        # close=False leaves the parent's sockets to the parent.
+        with flask_app.app_context():
+            db.engine.dispose(close=False)
+
+    # A weak reference (Celery's default), held as long as the app by app.extensions.
+    worker_process_init.connect(fresh_connections_in_the_child)
+    app.extensions["celery_worker_process_init"] = fresh_connections_in_the_child
     return celery_app

@@ -152,3 +152,25 @@ def test_mail_survives_a_broker_outage_and_is_delivered_when_it_is_back(
     with web.app_context():
         assert db.session.execute(select(EmailOutbox.status)).scalars().all() == ["sent"]
         db.session.remove()
+
+
+def test_a_prefork_worker_child_opens_its_own_database_connections(make_other_app):
+    """The worker's main process made the app (and ran queries) before forking its children
+    (worker-deployment.yaml runs --concurrency=2): a child must not reuse those connections."""
+    from celery.signals import worker_process_init
+    from sqlalchemy import text
+    from sqlalchemy.pool import QueuePool
+
+    app = make_other_app()
+    with app.app_context():
+        db.session.execute(text("SELECT 1"))
+        db.session.remove()
+        inherited = db.engine.pool
+        assert isinstance(inherited, QueuePool)
+        assert inherited.checkedin() == 1
+    worker_process_init.send(sender=None)  # what Celery sends in each child after the fork
+    with app.app_context():
+        fresh = db.engine.pool
+        assert fresh is not inherited
+        assert isinstance(fresh, QueuePool)
+        assert fresh.checkedin() == 0
