@@ -203,7 +203,7 @@ variable "kubernetes_namespace" {
 
 variable "jwt_private_key_pem" {
   type        = string
-  description = "PEM private key that signs the service's JWTs (RSA for RS256, P-256 for ES256, Ed25519 for EdDSA)."
+  description = "PEM private key that signs the service's JWTs (RSA for RS256, P-256 for ES256, Ed25519 for EdDSA); make the first one with `flask --app auth_microservice_app.app keys generate --out jwt-keys`."
   sensitive   = true
 
   validation {
