@@ -81,16 +81,17 @@ def start_server(
         server.stop()
 
 
-def sign_up(server: Server, email: str) -> str:
+def sign_up(server: Server, email: str) -> dict[str, str]:
     registered = server.call("POST", "/api/v1/auth/register", body=credentials(email))
     assert registered.status == 201, f"{registered}\n{server.logs()}"
     return log_in(server, email)
 
 
-def log_in(server: Server, email: str) -> str:
+def log_in(server: Server, email: str) -> dict[str, str]:
+    """The token pair of a fresh sign-in."""
     signed_in = server.call("POST", "/api/v1/auth/login", body=credentials(email))
     assert signed_in.status == 200, f"{signed_in}\n{server.logs()}"
-    return str(signed_in.json["access_token"])
+    return dict(signed_in.json)
 
 
 def credentials(email: str) -> dict[str, str]:
@@ -127,9 +128,11 @@ def server_errors(server: Server) -> list[str]:
 def test_every_endpoint_family_answers_503_while_the_database_is_cut(
     start_server: Any, proxy: TcpProxy
 ) -> None:
+    """Sign-in, registration, /me, /health, refresh, sessions and two-factor: 503 with the
+    envelope and Retry-After within 5 s, then 200/201 again once the database is back."""
     server: Server = start_server()
-    token = sign_up(server, "before@example.com")
-    bearer = {"Authorization": f"Bearer {token}"}
+    tokens = sign_up(server, "before@example.com")
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert server.call("GET", "/api/v1/auth/me", headers=bearer).status == 200
     assert server.call("GET", "/health").status == 200
 
@@ -139,6 +142,10 @@ def test_every_endpoint_family_answers_503_while_the_database_is_cut(
         ("POST", "/api/v1/auth/register", {"body": credentials("during@example.com")}),
         ("GET", "/api/v1/auth/me", {"headers": bearer}),  # a token issued before the cut
         ("GET", "/health", {}),
+        # the other families: token rotation, sessions, two-factor
+        ("POST", "/api/v1/auth/refresh", {"body": {"refresh_token": tokens["refresh_token"]}}),
+        ("GET", "/api/v1/auth/sessions", {"headers": bearer}),
+        ("GET", "/api/v1/2fa/status", {"headers": bearer}),
     ]
     # Three rounds, so that each of the two workers meets the outage with its pooled
     # connections (just reset by the cut) and then with no database at all.
@@ -157,6 +164,11 @@ def test_every_endpoint_family_answers_503_while_the_database_is_cut(
     for _ in range(3):  # every worker is back
         assert server.call("GET", "/api/v1/auth/me", headers=bearer).status == 200
         log_in(server, "before@example.com")
+    # the refresh token was never spent by the attempts that failed
+    refreshed = server.call(
+        "POST", "/api/v1/auth/refresh", body={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refreshed.status == 200, refreshed
     after = server.call("POST", "/api/v1/auth/register", body=credentials("after@example.com"))
     assert after.status == 201, after
     assert server_errors(server) == [], server.logs()
@@ -173,8 +185,8 @@ def test_an_exhausted_pool_answers_503_not_500_on_a_running_server(
         GUNICORN_WORKERS="1",
         GUNICORN_THREADS="8",
     )
-    token = sign_up(server, "pool@example.com")
-    bearer = {"Authorization": f"Bearer {token}"}
+    tokens = sign_up(server, "pool@example.com")
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
 
     def me(_: int) -> Answer:
         return server.call("GET", "/api/v1/auth/me", headers=bearer, timeout=30)
