@@ -2,7 +2,8 @@
 # Offline checks of the deployment files: Dockerfile, Kubernetes manifests, compose and
 # monitoring YAML, shell scripts and Terraform. Prints one result line per tool and exits
 # non-zero if any check failed. A check whose tool is absent says SKIP and why; it never
-# reports a pass it did not run. What these checks do not cover: docs/deployment.md.
+# reports a pass it did not run. What these checks do not cover: docs/deployment.md (make test
+# runs its deploy steps: tests/integration/test_deploy_contract.py).
 #
 # Usage: bash scripts/lint-infra.sh     (from anywhere; it works from the repository root)
 set -euo pipefail
