@@ -195,6 +195,8 @@ class BaseConfig:
         self.ARGON2_PARALLELISM = env.integer("ARGON2_PARALLELISM", p)
         # Hashes one worker process computes at once (0: no limit); see utils/security.py.
         self.ARGON2_MAX_CONCURRENT = env.integer("ARGON2_MAX_CONCURRENT", 1)
+        # Seconds a request waits for a hash thread to start its hash; then 503 + Retry-After.
+        self.ARGON2_QUEUE_TIMEOUT = env.number("ARGON2_QUEUE_TIMEOUT", 1.0)
         self.PASSWORD_MIN_LENGTH = env.integer("PASSWORD_MIN_LENGTH", 8)
         self.PASSWORD_MAX_LENGTH = env.integer("PASSWORD_MAX_LENGTH", 128)
         self.PASSWORD_BREACH_CHECK_URL = env.optional("PASSWORD_BREACH_CHECK_URL")
@@ -322,6 +324,8 @@ class BaseConfig:
         self._validate_email()
         self._validate_two_factor()
         self._validate_oauth()
+        if self.ARGON2_QUEUE_TIMEOUT <= 0:
+            raise ConfigError("ARGON2_QUEUE_TIMEOUT must be a positive number of seconds")
         if "*" in self.CORS_ORIGINS:
             raise ConfigError(
                 "CORS_ORIGINS must list origins: '*' cannot be combined with credentials"

@@ -67,6 +67,11 @@ class AuthMetrics:
             buckets=HASH_BUCKETS,
             registry=registry,
         )
+        self.password_hash_busy = counter(
+            "auth_password_hash_busy_total",
+            "Hashes refused (503) because no hash thread was free within ARGON2_QUEUE_TIMEOUT.",
+            ("operation",),
+        )
 
 
 class OutboxCollector:

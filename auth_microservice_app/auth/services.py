@@ -242,6 +242,8 @@ def authenticate(email: str, password: str) -> User:
     :raises AuthenticationFailed: for all three, and for an expired unverified account
         (see :mod:`.ownership`).
     :raises RateLimited: the account is in a brute-force wait (see :mod:`.throttle`).
+    :raises HashingBusy: no hash thread was free to check the password (503, ``Retry-After``;
+        the attempt is not counted).
     :raises AccountDisabled: only after a correct password.
     :raises EmailNotVerified: when ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
     """
@@ -249,13 +251,14 @@ def authenticate(email: str, password: str) -> User:
     candidate = normalize_password(password)
     # with its 2FA row: sign_in() asks for it next, and one query costs less than two
     user = find_user_by_email(email, joinedload(User.two_factor))
-    if user is None or user.password_hash is None or ownership.is_expired(user):
-        burn_password_check(candidate)
-        events.record("login_failed", reason="invalid_credentials")
-        raise AuthenticationFailed()
-    if not verify_password(user.password_hash, candidate):
-        events.record("login_failed", user_id=user.id, reason="invalid_credentials")
-        raise AuthenticationFailed()
+    with throttle.returned_if_unchecked(email):
+        if user is None or user.password_hash is None or ownership.is_expired(user):
+            burn_password_check(candidate)
+            events.record("login_failed", reason="invalid_credentials")
+            raise AuthenticationFailed()
+        if not verify_password(user.password_hash, candidate):
+            events.record("login_failed", user_id=user.id, reason="invalid_credentials")
+            raise AuthenticationFailed()
     if user.two_factor_enabled:  # with 2FA the count clears only after the second factor
         throttle.release(email)
     else:

@@ -1,18 +1,45 @@
-"""Password hashing with argon2id, and the random secrets the service hands out."""
+"""Password hashing with argon2id, and the random secrets the service hands out.
+
+Every hash and verification runs on a small pool of threads of its own in each process
+(:class:`HashPool`, ``ARGON2_MAX_CONCURRENT`` threads, created on first use after gunicorn
+forks the worker). A request thread hands its hash over and waits at most
+``ARGON2_QUEUE_TIMEOUT`` seconds for one of them to *start* it; if none does, the work is
+withdrawn and the request answers 503 ``service_unavailable`` with ``Retry-After``
+(:class:`~..errors.HashingBusy`), the password unchecked.
+
+Why threads of their own: glibc gives every thread that allocates argon2's memory
+(``ARGON2_MEMORY_COST``, 19 MiB) a malloc arena of its own and keeps that memory after the hash.
+When request threads hashed, a login flood left every gthread thread of a worker holding
+19 MiB (threads x 19 MiB per worker, measured ~80 MB), even with at most one hash at a time.
+On a fixed pool at most ``ARGON2_MAX_CONCURRENT`` arenas ever hold it. argon2-cffi releases
+the GIL, so the other threads keep serving token checks while a hash runs.
+
+Why a bounded wait: a request waiting for a hash thread holds a request thread, and a flood of
+logins would otherwise hold them all, indefinitely, in front of everyone's ``/me``.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import math
+import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
+
+from ..errors import HashingBusy
+
+T = TypeVar("T")
+#: Seconds a request waits for a hash thread to start its hash when ARGON2_QUEUE_TIMEOUT is unset.
+DEFAULT_QUEUE_TIMEOUT = 1.0
 
 
 @lru_cache(maxsize=8)
@@ -29,68 +56,170 @@ def password_hasher() -> PasswordHasher:
     )
 
 
-def _observe(operation: str, started: float) -> None:
+def _observe(operation: str, seconds: float) -> None:
     metrics = current_app.extensions.get("auth_metrics")
     if metrics is not None:
-        metrics.password_hash.labels(operation=operation).observe(time.perf_counter() - started)
+        metrics.password_hash.labels(operation=operation).observe(seconds)
 
 
-@lru_cache(maxsize=4)
-def _slots(limit: int) -> threading.BoundedSemaphore:
-    return threading.BoundedSemaphore(limit)
+def _count_busy(operation: str) -> None:
+    metrics = current_app.extensions.get("auth_metrics")
+    if metrics is not None:
+        metrics.password_hash_busy.labels(operation=operation).inc()
 
 
-@contextlib.contextmanager
-def _hashing_slot() -> Iterator[None]:
-    """At most ``ARGON2_MAX_CONCURRENT`` hashes at once in this process (0: no limit).
+class NoHashThread(Exception):  # noqa: N818 - a state, not an error of the caller
+    """No thread of the pool started the work within the timeout; it was withdrawn."""
 
-    argon2 releases the GIL, so without a limit every gthread thread of a worker hashes at
-    once: memory grows by ``ARGON2_MEMORY_COST`` per thread (a flood of logins is a memory
-    attack), and more hashes than cores only share the CPU, each thrashing the others' caches
-    (measured: CPU per verification +13 % at 16 at once against 2). Waiting threads cost
-    nothing; the other threads keep serving token checks.
+
+class HashPool:
+    """``size`` threads that compute every argon2 hash of this process, one at a time each.
+
+    At most ``size`` hashes run at once: more than cores only share the CPU and thrash each
+    other's caches (measured: CPU per verification +13 % at 16 at once against 2), and only
+    these threads ever hold argon2's memory. ``thread_ids`` and ``computed`` say which threads
+    ran work and how much (tests and the bench read them).
     """
-    limit = current_app.config.get("ARGON2_MAX_CONCURRENT", 0)
-    if limit <= 0:
-        yield
-        return
-    with _slots(limit):
-        yield
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="argon2")
+        self._lock = threading.Lock()
+        self.thread_ids: set[int] = set()
+        self.computed = 0
+
+    def _call(self, work: Callable[[], T]) -> tuple[T, float]:
+        with self._lock:
+            self.thread_ids.add(threading.get_ident())
+        started = time.perf_counter()
+        try:
+            return work(), time.perf_counter() - started
+        finally:
+            with self._lock:
+                self.computed += 1
+
+    def queued(self) -> int:
+        """Work waiting for a thread (approximate: a withdrawn item counts until skipped)."""
+        return self._executor._work_queue.qsize()
+
+    def run(self, work: Callable[[], T], timeout: float) -> tuple[T, float]:
+        """``work()`` on a pool thread, and the seconds it ran there.
+
+        :raises NoHashThread: no thread started it within ``timeout`` seconds; it never will.
+            Once started, the work is always waited for (it takes one hash).
+        """
+        future = self._executor.submit(self._call, work)
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            if future.cancel():  # still queued: withdrawn, so it never runs
+                raise NoHashThread() from None
+        return future.result()  # it started meanwhile: one hash more to wait for
+
+
+_pools: dict[int, HashPool] = {}
+_pools_lock = threading.Lock()
+
+
+def hash_pool(size: int) -> HashPool:
+    """This process's pool of ``size`` hash threads (created on first use)."""
+    pool = _pools.get(size)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(size)
+            if pool is None:
+                pool = _pools[size] = HashPool(size)
+    return pool
+
+
+def _forget_pools_in_child() -> None:
+    # A forked child (a gunicorn worker, if the app were ever preloaded) has none of the
+    # parent's threads: it builds its own pool on first use.
+    global _pools_lock  # noqa: PLW0603
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
+def _busy() -> HashingBusy:
+    timeout = float(current_app.config.get("ARGON2_QUEUE_TIMEOUT", DEFAULT_QUEUE_TIMEOUT))
+    retry_after = str(max(1, math.ceil(timeout)))
+    return HashingBusy(
+        details={"retry_after": int(retry_after)}, headers={"Retry-After": retry_after}
+    )
+
+
+def _compute(operation: str, work: Callable[[], T]) -> T:
+    """Run one argon2 operation on this process's hash threads, within the queue timeout.
+
+    :raises HashingBusy: no hash thread was free within ``ARGON2_QUEUE_TIMEOUT``.
+    """
+    config = current_app.config
+    limit = int(config.get("ARGON2_MAX_CONCURRENT", 0))
+    started = time.perf_counter()
+    if limit <= 0:  # no limit: on the request thread, as many at once as there are threads
+        try:
+            return work()
+        finally:
+            _observe(operation, time.perf_counter() - started)
+    timeout = float(config.get("ARGON2_QUEUE_TIMEOUT", DEFAULT_QUEUE_TIMEOUT))
+    try:
+        value, seconds = hash_pool(limit).run(work, timeout)
+    except NoHashThread:
+        _count_busy(operation)
+        raise _busy() from None
+    _observe(operation, seconds)
+    return value
 
 
 def hash_password(password: str) -> str:
-    with _hashing_slot():
-        started = time.perf_counter()
-        try:
-            return password_hasher().hash(password)
-        finally:
-            _observe("hash", started)
+    """The argon2id hash of ``password``.
+
+    :raises HashingBusy: no hash thread was free within ``ARGON2_QUEUE_TIMEOUT``.
+    """
+    hasher = password_hasher()
+    return _compute("hash", lambda: hasher.hash(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
-    with _hashing_slot():
-        started = time.perf_counter()
+    """Whether ``password`` matches ``password_hash`` (False for a malformed hash too).
+
+    :raises HashingBusy: no hash thread was free within ``ARGON2_QUEUE_TIMEOUT``.
+    """
+    hasher = password_hasher()
+
+    def verify() -> bool:
         try:
-            return password_hasher().verify(password_hash, password)
+            return hasher.verify(password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
-        finally:
-            _observe("verify", started)
+
+    return _compute("verify", verify)
 
 
 def needs_rehash(password_hash: str) -> bool:
     return password_hasher().check_needs_rehash(password_hash)
 
 
-@lru_cache(maxsize=8)
+_dummy_hashes: dict[tuple[int, int, int], str] = {}
+
+
 def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
-    return _hasher(time_cost, memory_cost, parallelism).hash(secrets.token_urlsafe(16))
+    params = (time_cost, memory_cost, parallelism)
+    found = _dummy_hashes.get(params)
+    if found is None:  # made once per process, on a hash thread like any other
+        found = _dummy_hashes.setdefault(params, hash_password(secrets.token_urlsafe(16)))
+    return found
 
 
 def burn_password_check(password: str) -> None:
     """Spend the time of a real verification when there is no hash to check against.
 
     Without it, an unknown email would answer measurably faster than a wrong password.
+
+    :raises HashingBusy: as :func:`verify_password`.
     """
     config = current_app.config
     params = (
