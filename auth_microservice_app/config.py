@@ -256,6 +256,10 @@ class BaseConfig:
         self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)
         self.LOGIN_THROTTLE_MAX_SECONDS = env.integer("LOGIN_THROTTLE_MAX_SECONDS", 300)
         self.LOGIN_FAILURE_WINDOW = env.integer("LOGIN_FAILURE_WINDOW", 900)
+        # Dummy argon2 verifications per minute, service-wide, for sign-ins to addresses without
+        # a password (0: no budget); per process while Redis is down. See auth/login_budget.py.
+        self.LOGIN_UNKNOWN_BUDGET = env.integer("LOGIN_UNKNOWN_BUDGET", 300)
+        self.LOGIN_UNKNOWN_BUDGET_LOCAL = env.integer("LOGIN_UNKNOWN_BUDGET_LOCAL", 100)
         self.TOTP_ENCRYPTION_KEYS = env.secret("TOTP_ENCRYPTION_KEYS") or DEV_TOTP_KEY
         # Two-factor and SMS
         self.TOTP_ISSUER = env.text("TOTP_ISSUER", "Auth Service")

@@ -38,11 +38,12 @@ from ..utils.jwt_utils import ACCESS, REFRESH, TokenClaims
 from ..utils.security import (
     burn_password_check,
     hash_password,
+    imitate_password_check,
     needs_rehash,
     new_token_id,
     verify_password,
 )
-from . import events, outbox, ownership, revocation, throttle
+from . import events, login_budget, outbox, ownership, revocation, throttle
 from .notifications import security_notice
 from .validators import PolicyViolation, check_password_policy, normalize_password
 
@@ -237,7 +238,9 @@ def authenticate(email: str, password: str) -> User:
     """The user whose password this is.
 
     Unknown email, wrong password and an account without a password answer alike and cost the
-    same argon2 verification, so the answer reveals nothing about which accounts exist.
+    same argon2 verification, so the answer reveals nothing about which accounts exist. Past
+    the service-wide budget of such dummy verifications (:mod:`.login_budget`), an address
+    without a password takes as long as a verification instead, computing none.
 
     :raises AuthenticationFailed: for all three, and for an expired unverified account
         (see :mod:`.ownership`).
@@ -251,9 +254,12 @@ def authenticate(email: str, password: str) -> User:
     candidate = normalize_password(password)
     # with its 2FA row: sign_in() asks for it next, and one query costs less than two
     user = find_user_by_email(email, joinedload(User.two_factor))
+    usable = user is not None and user.password_hash is not None and not ownership.is_expired(user)
+    dummy_allowed = login_budget.spend(unknown=not usable)  # same round trip for both
     with throttle.returned_if_unchecked(email):
-        if user is None or user.password_hash is None or ownership.is_expired(user):
-            burn_password_check(candidate)
+        if user is None or user.password_hash is None or not usable:
+            # past the service-wide budget: as long as a verification, computing none
+            (burn_password_check if dummy_allowed else imitate_password_check)(candidate)
             events.record("login_failed", reason="invalid_credentials")
             raise AuthenticationFailed()
         if not verify_password(user.password_hash, candidate):

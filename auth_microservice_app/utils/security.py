@@ -26,6 +26,7 @@ import os
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -40,6 +41,9 @@ from ..errors import HashingBusy
 T = TypeVar("T")
 #: Seconds a request waits for a hash thread to start its hash when ARGON2_QUEUE_TIMEOUT is unset.
 DEFAULT_QUEUE_TIMEOUT = 1.0
+#: Recent verification outcomes kept per process for :func:`imitate_password_check`.
+RECENT_OUTCOMES = 128
+_random = secrets.SystemRandom()
 
 
 @lru_cache(maxsize=8)
@@ -143,6 +147,10 @@ def _forget_pools_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
+#: (seconds the request waited in all, refused) of this process's recent verifications.
+_recent: deque[tuple[float, bool]] = deque(maxlen=RECENT_OUTCOMES)
+
+
 def _busy() -> HashingBusy:
     timeout = float(current_app.config.get("ARGON2_QUEUE_TIMEOUT", DEFAULT_QUEUE_TIMEOUT))
     retry_after = str(max(1, math.ceil(timeout)))
@@ -160,16 +168,19 @@ def _compute(operation: str, work: Callable[[], T]) -> T:
     limit = int(config.get("ARGON2_MAX_CONCURRENT", 0))
     started = time.perf_counter()
     if limit <= 0:  # no limit: on the request thread, as many at once as there are threads
+        value = work()
+        seconds = time.perf_counter() - started
+    else:
+        timeout = float(config.get("ARGON2_QUEUE_TIMEOUT", DEFAULT_QUEUE_TIMEOUT))
         try:
-            return work()
-        finally:
-            _observe(operation, time.perf_counter() - started)
-    timeout = float(config.get("ARGON2_QUEUE_TIMEOUT", DEFAULT_QUEUE_TIMEOUT))
-    try:
-        value, seconds = hash_pool(limit).run(work, timeout)
-    except NoHashThread:
-        _count_busy(operation)
-        raise _busy() from None
+            value, seconds = hash_pool(limit).run(work, timeout)
+        except NoHashThread:
+            if operation == "verify":
+                _recent.append((time.perf_counter() - started, True))
+            _count_busy(operation)
+            raise _busy() from None
+    if operation == "verify":
+        _recent.append((time.perf_counter() - started, False))
     _observe(operation, seconds)
     return value
 
@@ -228,6 +239,28 @@ def burn_password_check(password: str) -> None:
         config["ARGON2_PARALLELISM"],
     )
     verify_password(_dummy_hash(*params), password)
+
+
+def imitate_password_check(password: str) -> None:
+    """Take as long as a verification recently took in this process, computing nothing.
+
+    Replays one of the last :data:`RECENT_OUTCOMES` verifications at random: waits as long as
+    that request waited in all (for a hash thread, then for the hash), and if that one was
+    refused, is refused too. So timings and the share of 503s follow those of real
+    verifications at this moment, under load included, at no CPU and no argon2 memory, and
+    without taking a hash thread from real sign-ins. With no verification seen yet, it does
+    one (:func:`burn_password_check`).
+
+    :raises HashingBusy: as the replayed verification was.
+    """
+    if not _recent:
+        burn_password_check(password)
+        return
+    seconds, refused = _random.choice(list(_recent))
+    time.sleep(seconds)
+    if refused:
+        _count_busy("verify")
+        raise _busy()
 
 
 def new_token_id() -> str:
