@@ -15,11 +15,17 @@ On a fixed pool at most ``ARGON2_MAX_CONCURRENT`` arenas ever hold it. argon2-cf
 the GIL, so the other threads keep serving token checks while a hash runs.
 
 Why a bounded wait: a request waiting for a hash thread holds a request thread, and a flood of
-logins would otherwise hold them all, indefinitely, in front of everyone's ``/me``.
+logins would otherwise hold them all, indefinitely, in front of everyone's ``/me`` (gthread
+serves its queue in order). So besides the time, the number of request threads in the hash
+path is bounded: ``ARGON2_MAX_CONCURRENT`` hashing plus ``ARGON2_MAX_WAITING`` waiting; one
+more is refused at once (same 503), which leaves the worker's other threads to token checks.
+And the hash threads run at ``ARGON2_NICE``: when a token check and a hash both want the CPU,
+the token check gets it (the hash is the request that can afford to wait).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -27,10 +33,10 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -85,16 +91,28 @@ class HashPool:
     ran work and how much (tests and the bench read them).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, nice: int = 0) -> None:
         self.size = size
-        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="argon2")
+        self.nice = nice
+        self._executor = ThreadPoolExecutor(
+            max_workers=size, thread_name_prefix="argon2", initializer=self._lower_priority
+        )
         self._lock = threading.Lock()
         self.thread_ids: set[int] = set()
+        self.native_ids: set[int] = set()
         self.computed = 0
+
+    def _lower_priority(self) -> None:
+        """Token checks first: on Linux the nice value is per thread, and a hash thread at
+        ``ARGON2_NICE`` gives way to the request threads whenever both want the CPU."""
+        if self.nice > 0:
+            with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
 
     def _call(self, work: Callable[[], T]) -> tuple[T, float]:
         with self._lock:
             self.thread_ids.add(threading.get_ident())
+            self.native_ids.add(threading.get_native_id())
         started = time.perf_counter()
         try:
             return work(), time.perf_counter() - started
@@ -125,15 +143,28 @@ _pools: dict[int, HashPool] = {}
 _pools_lock = threading.Lock()
 
 
-def hash_pool(size: int) -> HashPool:
-    """This process's pool of ``size`` hash threads (created on first use)."""
+_places: dict[int, threading.BoundedSemaphore] = {}
+
+
+def hash_pool(size: int, nice: int = 0) -> HashPool:
+    """This process's pool of ``size`` hash threads (created on first use, at ``nice``)."""
     pool = _pools.get(size)
     if pool is None:
         with _pools_lock:
             pool = _pools.get(size)
             if pool is None:
-                pool = _pools[size] = HashPool(size)
+                pool = _pools[size] = HashPool(size, nice)
     return pool
+
+
+def _hash_places(count: int) -> threading.BoundedSemaphore:
+    """Request threads of this process that may be in the hash path at once (hashing, waiting
+    for a hash thread, or imitating either); see :func:`_compute`."""
+    places = _places.get(count)
+    if places is None:
+        with _pools_lock:
+            places = _places.setdefault(count, threading.BoundedSemaphore(count))
+    return places
 
 
 def _forget_pools_in_child() -> None:
@@ -141,6 +172,7 @@ def _forget_pools_in_child() -> None:
     # parent's threads: it builds its own pool on first use.
     global _pools_lock  # noqa: PLW0603
     _pools.clear()
+    _places.clear()
     _pools_lock = threading.Lock()
 
 
@@ -159,10 +191,31 @@ def _busy() -> HashingBusy:
     )
 
 
-def _compute(operation: str, work: Callable[[], T]) -> T:
-    """Run one argon2 operation on this process's hash threads, within the queue timeout.
+@contextlib.contextmanager
+def _place(config: Any) -> Iterator[None]:
+    """One of the ``ARGON2_MAX_CONCURRENT + ARGON2_MAX_WAITING`` places in the hash path.
 
-    :raises HashingBusy: no hash thread was free within ``ARGON2_QUEUE_TIMEOUT``.
+    Refused at once when all are taken: waiting could only end in a 503 later, and a request
+    thread held meanwhile is one fewer for everyone else's token checks (gthread serves its
+    queue in order, so a ``/me`` behind held threads waits for all of them).
+
+    :raises NoHashThread: no place free.
+    """
+    count = int(config["ARGON2_MAX_CONCURRENT"]) + int(config.get("ARGON2_MAX_WAITING", 0))
+    places = _hash_places(count)
+    if not places.acquire(blocking=False):
+        raise NoHashThread()
+    try:
+        yield
+    finally:
+        places.release()
+
+
+def _compute(operation: str, work: Callable[[], T]) -> T:
+    """Run one argon2 operation on this process's hash threads, within the queue bounds.
+
+    :raises HashingBusy: no place in the hash path, or no hash thread free within
+        ``ARGON2_QUEUE_TIMEOUT``.
     """
     config = current_app.config
     limit = int(config.get("ARGON2_MAX_CONCURRENT", 0))
@@ -172,8 +225,10 @@ def _compute(operation: str, work: Callable[[], T]) -> T:
         seconds = time.perf_counter() - started
     else:
         timeout = float(config.get("ARGON2_QUEUE_TIMEOUT", DEFAULT_QUEUE_TIMEOUT))
+        pool = hash_pool(limit, int(config.get("ARGON2_NICE", 0)))
         try:
-            value, seconds = hash_pool(limit).run(work, timeout)
+            with _place(config):
+                value, seconds = pool.run(work, timeout)
         except NoHashThread:
             if operation == "verify":
                 _recent.append((time.perf_counter() - started, True))
@@ -245,8 +300,9 @@ def imitate_password_check(password: str) -> None:
     """Take as long as a verification recently took in this process, computing nothing.
 
     Replays one of the last :data:`RECENT_OUTCOMES` verifications at random: waits as long as
-    that request waited in all (for a hash thread, then for the hash), and if that one was
-    refused, is refused too. So timings and the share of 503s follow those of real
+    that request waited in all (for a hash thread, then for the hash), holding a place in the
+    hash path as it did (refused at once when none is free, as it would be), and if that one
+    was refused, is refused too. So timings and the share of 503s follow those of real
     verifications at this moment, under load included, at no CPU and no argon2 memory, and
     without taking a hash thread from real sign-ins. With no verification seen yet, it does
     one (:func:`burn_password_check`).
@@ -257,7 +313,15 @@ def imitate_password_check(password: str) -> None:
         burn_password_check(password)
         return
     seconds, refused = _random.choice(list(_recent))
-    time.sleep(seconds)
+    config = current_app.config
+    try:
+        if int(config.get("ARGON2_MAX_CONCURRENT", 0)) > 0:
+            with _place(config):  # held as long as the real one held it
+                time.sleep(seconds)
+        else:
+            time.sleep(seconds)
+    except NoHashThread:
+        refused = True
     if refused:
         _count_busy("verify")
         raise _busy()

@@ -74,6 +74,7 @@ def flood_server(app, tmp_path: Path) -> Iterator[Server]:
         "ARGON2_MAX_CONCURRENT": "1",
         # every login of the flood waits for its hash: none is refused, all of them hash
         "ARGON2_QUEUE_TIMEOUT": "60",
+        "ARGON2_MAX_WAITING": str(THREADS),
         "LOGIN_UNKNOWN_BUDGET": "0",
         "RATELIMIT_ENABLED": "false",
     }

@@ -411,3 +411,11 @@ def test_argon2_queue_timeout_is_a_positive_number_of_seconds():
     )
     with pytest.raises(ConfigError, match="ARGON2_QUEUE_TIMEOUT"):
         load_config("development", environ={"ARGON2_QUEUE_TIMEOUT": "0"}).validate()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("ARGON2_MAX_WAITING", "-1"), ("ARGON2_NICE", "20"), ("ARGON2_NICE", "-1")]
+)
+def test_hash_queue_bounds_are_checked(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_config("development", environ={name: value}).validate()

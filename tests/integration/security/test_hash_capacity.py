@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -151,12 +152,13 @@ def test_a_login_already_waiting_is_served_when_a_thread_frees_within_the_wait(
     assert result == [200]
 
 
-def test_hashes_run_only_on_the_hash_threads_however_many_requests_hash(busy_app):
+def test_hashes_run_only_on_the_hash_threads_however_many_requests_hash(busy_app, monkeypatch):
     """The structural half of F4's memory finding: each thread that hashes keeps a 19 MiB
     malloc arena, so the number of threads that ever hash must stay ARGON2_MAX_CONCURRENT."""
     from auth_microservice_app.utils import security
 
     busy_app.config["ARGON2_QUEUE_TIMEOUT"] = 30.0  # restored by busy_app
+    monkeypatch.setitem(busy_app.config, "ARGON2_MAX_WAITING", 12)  # all twelve wait their turn
     pool = security.hash_pool(1)
     before = pool.computed
     request_threads: set[int] = set()
@@ -176,3 +178,47 @@ def test_hashes_run_only_on_the_hash_threads_however_many_requests_hash(busy_app
     assert pool.computed - before >= 12
     assert len(pool.thread_ids) == 1
     assert not pool.thread_ids & request_threads
+
+
+def test_a_login_past_the_waiting_places_is_refused_at_once(busy_app, client, auth, monkeypatch):
+    """Waiting is bounded in number too: a flood cannot hold every request thread."""
+    monkeypatch.setitem(busy_app.config, "ARGON2_QUEUE_TIMEOUT", ANSWER_DEADLINE)
+    monkeypatch.setitem(busy_app.config, "ARGON2_MAX_WAITING", 1)
+    auth.register("ada@example.com")
+    body = {"email": "ada@example.com", "password": PASSWORD}
+    results: list[int] = []
+    with hash_threads_held(1) as pool:
+        # the held thread took no place: two places (1 hashing + 1 waiting), both now taken
+        waiters = [
+            threading.Thread(
+                target=lambda: results.append(
+                    busy_app.test_client().post(f"{API}/login", json=body).status_code
+                )
+            )
+            for _ in range(2)
+        ]
+        for waiter in waiters:
+            waiter.start()
+        deadline = time.monotonic() + ANSWER_DEADLINE
+        while pool.queued() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.queued() == 2
+        response, elapsed = timed(lambda: client.post(f"{API}/login", json=body))
+    for waiter in waiters:
+        waiter.join(timeout=ANSWER_DEADLINE + 5)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert elapsed < ANSWER_DEADLINE / 2  # refused at once, not after the wait
+    assert sorted(results) == [200, 200]  # the two in line were served once the thread freed
+
+
+def test_hash_threads_run_at_a_lower_cpu_priority(busy_app, auth):
+    from auth_microservice_app.utils import security
+
+    auth.register("ada@example.com")  # one hash on the pool
+    pool = security.hash_pool(1)
+    assert pool.native_ids
+    for tid in pool.native_ids:
+        stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        nice = int(stat[stat.rfind(")") + 2 :].split()[16])
+        assert nice == busy_app.config["ARGON2_NICE"] == 10
