@@ -37,6 +37,7 @@ from ..utils.breach_check import is_breached
 from ..utils.jwt_utils import ACCESS, REFRESH, TokenClaims
 from ..utils.security import (
     burn_password_check,
+    ensure_hash_capacity,
     hash_password,
     imitate_password_check,
     needs_rehash,
@@ -250,6 +251,7 @@ def authenticate(email: str, password: str) -> User:
     :raises AccountDisabled: only after a correct password.
     :raises EmailNotVerified: when ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
     """
+    ensure_hash_capacity()  # under a flood, refused before any database or Redis work
     throttle.reserve(email)  # counted as a failure until the password proves right
     candidate = normalize_password(password)
     # with its 2FA row: sign_in() asks for it next, and one query costs less than two

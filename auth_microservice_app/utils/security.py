@@ -211,6 +211,26 @@ def _place(config: Any) -> Iterator[None]:
         places.release()
 
 
+def ensure_hash_capacity() -> None:
+    """Refuse now what the hash path would refuse later: no place free in it at this moment.
+
+    For the start of a sign-in, before its database and Redis work: under a flood, a refusal
+    then costs almost nothing. Decided before the account is looked up, so it says nothing
+    about it. (A place may still be missing later: :func:`_compute` decides for good.)
+
+    :raises HashingBusy: every place in the hash path is taken.
+    """
+    config = current_app.config
+    if int(config.get("ARGON2_MAX_CONCURRENT", 0)) <= 0:
+        return
+    try:
+        with _place(config):
+            pass
+    except NoHashThread:
+        _count_busy("verify")
+        raise _busy() from None
+
+
 def _compute(operation: str, work: Callable[[], T]) -> T:
     """Run one argon2 operation on this process's hash threads, within the queue bounds.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from auth_microservice_app.auth import throttle
 from tests.conftest import PASSWORD
 from tests.hashing import hash_threads_held
 
@@ -180,7 +181,9 @@ def test_hashes_run_only_on_the_hash_threads_however_many_requests_hash(busy_app
     assert not pool.thread_ids & request_threads
 
 
-def test_a_login_past_the_waiting_places_is_refused_at_once(busy_app, client, auth, monkeypatch):
+def test_a_login_past_the_waiting_places_is_refused_at_once(
+    busy_app, client, auth, monkeypatch, redis_client
+):
     """Waiting is bounded in number too: a flood cannot hold every request thread."""
     monkeypatch.setitem(busy_app.config, "ARGON2_QUEUE_TIMEOUT", ANSWER_DEADLINE)
     monkeypatch.setitem(busy_app.config, "ARGON2_MAX_WAITING", 1)
@@ -203,12 +206,15 @@ def test_a_login_past_the_waiting_places_is_refused_at_once(busy_app, client, au
         while pool.queued() < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert pool.queued() == 2
-        response, elapsed = timed(lambda: client.post(f"{API}/login", json=body))
+        other = {"email": "bob@example.com", "password": PASSWORD}
+        response, elapsed = timed(lambda: client.post(f"{API}/login", json=other))
     for waiter in waiters:
         waiter.join(timeout=ANSWER_DEADLINE + 5)
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert elapsed < ANSWER_DEADLINE / 2  # refused at once, not after the wait
+    # before the throttle or the budget was even asked: nothing about bob was counted
+    assert not redis_client.exists(throttle.account_key("bob@example.com"))
     assert sorted(results) == [200, 200]  # the two in line were served once the thread freed
 
 
