@@ -228,3 +228,21 @@ def test_hash_threads_run_at_a_lower_cpu_priority(busy_app, auth):
         stat = Path(f"/proc/self/task/{tid}/stat").read_text()
         nice = int(stat[stat.rfind(")") + 2 :].split()[16])
         assert nice == busy_app.config["ARGON2_NICE"] == 10
+
+
+def test_a_right_password_signs_in_when_only_its_rehash_finds_no_hash_thread(
+    busy_app, auth, client, monkeypatch
+):
+    """The upgrade of an old hash is optional: a 503 there must not fail a correct sign-in."""
+    from auth_microservice_app.auth import services
+    from auth_microservice_app.errors import HashingBusy
+
+    auth.register("ada@example.com")
+    monkeypatch.setitem(busy_app.config, "ARGON2_TIME_COST", 2)  # the stored hash is now old
+
+    def no_thread(_password: str) -> str:
+        raise HashingBusy()
+
+    monkeypatch.setattr(services, "hash_password", no_thread)
+    response = client.post(f"{API}/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert response.status_code == 200, response.json
