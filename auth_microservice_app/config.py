@@ -201,7 +201,7 @@ class BaseConfig:
         # (503). Keep ARGON2_MAX_CONCURRENT + this below GUNICORN_THREADS (4).
         self.ARGON2_MAX_WAITING = env.integer("ARGON2_MAX_WAITING", 2)
         # Nice value of the hash threads (0-19): token checks get the CPU first.
-        self.ARGON2_NICE = env.integer("ARGON2_NICE", 10)
+        self.ARGON2_NICE = env.integer("ARGON2_NICE", 19)
         self.PASSWORD_MIN_LENGTH = env.integer("PASSWORD_MIN_LENGTH", 8)
         self.PASSWORD_MAX_LENGTH = env.integer("PASSWORD_MAX_LENGTH", 128)
         self.PASSWORD_BREACH_CHECK_URL = env.optional("PASSWORD_BREACH_CHECK_URL")

@@ -6,17 +6,28 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+from flask import Flask
+
 from auth_microservice_app.utils import security
 
 
+def pool_of(app: Flask) -> security.HashPool:
+    """The hash threads ``app``'s settings hash on, in this process."""
+    with app.app_context():
+        pool = security.app_hash_pool()
+    assert pool is not None, "ARGON2_MAX_CONCURRENT=0: no hash threads"
+    return pool
+
+
 @contextlib.contextmanager
-def hash_threads_held(size: int = 1) -> Iterator[security.HashPool]:
-    """All ``size`` threads of the ``ARGON2_MAX_CONCURRENT=size`` pool busy until the block ends.
+def hash_threads_held(app: Flask) -> Iterator[security.HashPool]:
+    """Every thread of ``app``'s hash pool busy until the block ends.
 
     Deterministic: each holder is running on a pool thread before the block starts, and the
     block's own hashes queue behind them.
     """
-    pool = security.hash_pool(size)
+    pool = pool_of(app)
+    size = pool.size
     running = threading.Barrier(size + 1)
     release = threading.Event()
 

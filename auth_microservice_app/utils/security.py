@@ -139,7 +139,7 @@ class HashPool:
         return future.result()  # it started meanwhile: one hash more to wait for
 
 
-_pools: dict[int, HashPool] = {}
+_pools: dict[tuple[int, int], HashPool] = {}
 _pools_lock = threading.Lock()
 
 
@@ -147,14 +147,22 @@ _places: dict[int, threading.BoundedSemaphore] = {}
 
 
 def hash_pool(size: int, nice: int = 0) -> HashPool:
-    """This process's pool of ``size`` hash threads (created on first use, at ``nice``)."""
-    pool = _pools.get(size)
+    """This process's pool of ``size`` hash threads at ``nice`` (created on first use)."""
+    key = (size, nice)
+    pool = _pools.get(key)
     if pool is None:
         with _pools_lock:
-            pool = _pools.get(size)
+            pool = _pools.get(key)
             if pool is None:
-                pool = _pools[size] = HashPool(size, nice)
+                pool = _pools[key] = HashPool(size, nice)
     return pool
+
+
+def app_hash_pool() -> HashPool | None:
+    """The pool the current app's settings hash on (None: ``ARGON2_MAX_CONCURRENT=0``)."""
+    config = current_app.config
+    size = int(config.get("ARGON2_MAX_CONCURRENT", 0))
+    return hash_pool(size, int(config.get("ARGON2_NICE", 0))) if size > 0 else None
 
 
 def _hash_places(count: int) -> threading.BoundedSemaphore:

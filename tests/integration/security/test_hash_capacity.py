@@ -17,7 +17,7 @@ import pytest
 
 from auth_microservice_app.auth import throttle
 from tests.conftest import PASSWORD
-from tests.hashing import hash_threads_held
+from tests.hashing import hash_threads_held, pool_of
 
 pytestmark = pytest.mark.integration
 API = "/api/v1/auth"
@@ -52,7 +52,7 @@ def test_login_without_a_free_hash_thread_answers_503_with_retry_after_then_work
     busy_app, auth, client
 ):
     auth.register("ada@example.com")
-    with hash_threads_held(1):
+    with hash_threads_held(busy_app):
         response, elapsed = timed(
             lambda: client.post(
                 f"{API}/login", json={"email": "ada@example.com", "password": PASSWORD}
@@ -102,7 +102,7 @@ def test_every_hashing_path_answers_503_when_no_hash_thread_frees_in_time(
     busy_app, client, auth, prepare
 ):
     request = prepare(client, auth)
-    with hash_threads_held(1):
+    with hash_threads_held(busy_app):
         response, elapsed = timed(request)
     assert_busy(response, elapsed)
     assert request().status_code != 503  # free again: the request is served
@@ -112,7 +112,7 @@ def test_password_reset_without_a_free_hash_thread_answers_503_and_keeps_the_lin
     busy_app, client, auth, mailbox
 ):
     request = _reset(client, auth, mailbox)
-    with hash_threads_held(1):
+    with hash_threads_held(busy_app):
         response, elapsed = timed(request)
     assert_busy(response, elapsed)
     assert request().status_code == 200  # the link was not spent by the refused attempt
@@ -125,7 +125,7 @@ def test_refused_logins_do_not_count_toward_the_account_throttle(
     monkeypatch.setitem(busy_app.config, "LOGIN_THROTTLE_THRESHOLD", 2)
     auth.register("ada@example.com")
     body = {"email": "ada@example.com", "password": PASSWORD}
-    with hash_threads_held(1):
+    with hash_threads_held(busy_app):
         refused = [client.post(f"{API}/login", json=body).status_code for _ in range(4)]
     assert refused == [503] * 4
     assert client.post(f"{API}/login", json=body).status_code == 200  # not 429
@@ -143,7 +143,7 @@ def test_a_login_already_waiting_is_served_when_a_thread_frees_within_the_wait(
             busy_app.test_client().post(f"{API}/login", json=body).status_code
         )
     )
-    with hash_threads_held(1) as pool:
+    with hash_threads_held(busy_app) as pool:
         waiter.start()
         deadline = time.monotonic() + ANSWER_DEADLINE
         while pool.queued() == 0 and time.monotonic() < deadline:
@@ -156,11 +156,10 @@ def test_a_login_already_waiting_is_served_when_a_thread_frees_within_the_wait(
 def test_hashes_run_only_on_the_hash_threads_however_many_requests_hash(busy_app, monkeypatch):
     """The structural half of F4's memory finding: each thread that hashes keeps a 19 MiB
     malloc arena, so the number of threads that ever hash must stay ARGON2_MAX_CONCURRENT."""
-    from auth_microservice_app.utils import security
 
     busy_app.config["ARGON2_QUEUE_TIMEOUT"] = 30.0  # restored by busy_app
     monkeypatch.setitem(busy_app.config, "ARGON2_MAX_WAITING", 12)  # all twelve wait their turn
-    pool = security.hash_pool(1)
+    pool = pool_of(busy_app)
     before = pool.computed
     request_threads: set[int] = set()
 
@@ -190,7 +189,7 @@ def test_a_login_past_the_waiting_places_is_refused_at_once(
     auth.register("ada@example.com")
     body = {"email": "ada@example.com", "password": PASSWORD}
     results: list[int] = []
-    with hash_threads_held(1) as pool:
+    with hash_threads_held(busy_app) as pool:
         # the held thread took no place: two places (1 hashing + 1 waiting), both now taken
         waiters = [
             threading.Thread(
@@ -219,15 +218,13 @@ def test_a_login_past_the_waiting_places_is_refused_at_once(
 
 
 def test_hash_threads_run_at_a_lower_cpu_priority(busy_app, auth):
-    from auth_microservice_app.utils import security
-
     auth.register("ada@example.com")  # one hash on the pool
-    pool = security.hash_pool(1)
+    pool = pool_of(busy_app)
     assert pool.native_ids
     for tid in pool.native_ids:
         stat = Path(f"/proc/self/task/{tid}/stat").read_text()
         nice = int(stat[stat.rfind(")") + 2 :].split()[16])
-        assert nice == busy_app.config["ARGON2_NICE"] == 10
+        assert nice == busy_app.config["ARGON2_NICE"] == 19
 
 
 def test_a_right_password_signs_in_when_only_its_rehash_finds_no_hash_thread(

@@ -15,8 +15,8 @@ import time
 import pytest
 
 from auth_microservice_app.auth.login_budget import PREFIX
-from auth_microservice_app.utils import security
 from tests.conftest import PASSWORD
+from tests.hashing import pool_of
 
 pytestmark = pytest.mark.integration
 LOGIN = "/api/v1/auth/login"
@@ -37,8 +37,8 @@ def unknown_login(client, index: int):
     return client.post(LOGIN, json={"email": f"nobody{index}@example.com", "password": "guess"})
 
 
-def hashes() -> int:
-    return security.hash_pool(1).computed
+def hashes(app) -> int:
+    return pool_of(app).computed
 
 
 def test_unknown_address_logins_past_the_budget_answer_401_without_a_hash(
@@ -57,14 +57,14 @@ def test_unknown_address_logins_past_the_budget_answer_401_without_a_hash(
 
     within = []
     for index in range(BUDGET):
-        before = hashes()
+        before = hashes(app)
         response = unknown_login(client, index)
-        within.append((response.status_code, hashes() - before))
+        within.append((response.status_code, hashes(app) - before))
     past = []
     for index in range(BUDGET, BUDGET + 3):
-        before = hashes()
+        before = hashes(app)
         response = unknown_login(client, index)
-        past.append((response.status_code, response.json["error"]["code"], hashes() - before))
+        past.append((response.status_code, response.json["error"]["code"], hashes(app) - before))
 
     assert within == [(401, 1)] * BUDGET
     assert past == [(401, "invalid_credentials", 0)] * 3
@@ -72,9 +72,9 @@ def test_unknown_address_logins_past_the_budget_answer_401_without_a_hash(
     assert int(redis_client.get(key)) == BUDGET + 3
     assert 0 < redis_client.ttl(key) <= 120
     # known addresses are not rationed: a wrong password is verified, the right one signs in
-    before = hashes()
+    before = hashes(app)
     wrong = client.post(LOGIN, json={"email": "ada@example.com", "password": "wrong guess"})
-    assert (wrong.status_code, hashes() - before) == (401, 1)
+    assert (wrong.status_code, hashes(app) - before) == (401, 1)
     assert (
         client.post(LOGIN, json={"email": "ada@example.com", "password": PASSWORD}).status_code
         == 200
@@ -88,9 +88,9 @@ def test_the_budget_is_shared_by_every_process(make_other_app, redis_client):
     redis_client.delete(*redis_client.keys(f"{PREFIX}*"))
     for index in range(BUDGET):
         assert unknown_login((first, second)[index % 2].test_client(), index).status_code == 401
-    before = hashes()
+    before = hashes(second)
     assert unknown_login(second.test_client(), BUDGET).status_code == 401
-    assert hashes() == before  # spent by both together
+    assert hashes(second) == before  # spent by both together
 
 
 def test_with_redis_down_each_process_keeps_a_budget_of_its_own(make_other_app):
@@ -99,9 +99,9 @@ def test_with_redis_down_each_process_keeps_a_budget_of_its_own(make_other_app):
     unknown_login(client, -1)  # counted too: the dummy hash, then BUDGET - 1 more
     counted = []
     for index in range(BUDGET + 1):
-        before = hashes()
+        before = hashes(app)
         assert unknown_login(client, index).status_code == 401
-        counted.append(hashes() - before)
+        counted.append(hashes(app) - before)
     assert counted == [1] * (BUDGET - 1) + [0, 0]
 
 
@@ -129,8 +129,8 @@ def test_past_the_budget_an_unknown_address_answers_as_slowly_as_a_verification(
 
     known = [timed({"email": "ada@example.com", "password": f"wrong {i}"}) for i in range(8)]
     unknown_login(client, -1)  # the budget's one dummy verification
-    before = hashes()
+    before = hashes(app)
     unknown = [timed({"email": f"nobody{i}@example.com", "password": "guess"}) for i in range(8)]
-    assert hashes() == before  # none computed
+    assert hashes(app) == before  # none computed
     # each replays the wait of a recent real verification: same order of time, not ~0
     assert statistics.median(unknown) > 0.5 * statistics.median(known)

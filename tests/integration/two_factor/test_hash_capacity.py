@@ -16,7 +16,7 @@ def test_backup_code_without_a_free_hash_thread_answers_503_and_stays_usable(app
     monkeypatch.setitem(app.config, "ARGON2_QUEUE_TIMEOUT", 0.3)
     enrolled = tfa.enroll()
     mfa_token = tfa.challenge()
-    with hash_threads_held(1):
+    with hash_threads_held(app):
         refused = tfa.verify(mfa_token, enrolled.backup_codes[0])
     assert_error(refused, 503, "service_unavailable")
     assert refused.headers["Retry-After"] == "1"
