@@ -67,10 +67,15 @@ LABEL org.opencontainers.image.title="auth-service" \
       org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
+# MALLOC_ARENA_MAX: glibc would give each thread that allocates a malloc arena of its own (up
+# to 8 per core), and an arena keeps what it once held. argon2's 19 MiB are already confined to
+# ARGON2_MAX_CONCURRENT hash threads per worker (utils/security.py); two arenas per process also
+# keep the request threads' other large buffers from settling in one arena each.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
+    MALLOC_ARENA_MAX=2 \
     APP_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000

@@ -203,6 +203,13 @@ class BaseConfig:
         self.ARGON2_PARALLELISM = env.integer("ARGON2_PARALLELISM", p)
         # Hashes one worker process computes at once (0: no limit); see utils/security.py.
         self.ARGON2_MAX_CONCURRENT = env.integer("ARGON2_MAX_CONCURRENT", 1)
+        # Seconds a request waits for a hash thread to start its hash; then 503 + Retry-After.
+        self.ARGON2_QUEUE_TIMEOUT = env.number("ARGON2_QUEUE_TIMEOUT", 1.0)
+        # Requests per process that may wait for a hash thread; one more is refused at once
+        # (503). Keep ARGON2_MAX_CONCURRENT + this below GUNICORN_THREADS (4).
+        self.ARGON2_MAX_WAITING = env.integer("ARGON2_MAX_WAITING", 2)
+        # Nice value of the hash threads (0-19): token checks get the CPU first.
+        self.ARGON2_NICE = env.integer("ARGON2_NICE", 19)
         self.PASSWORD_MIN_LENGTH = env.integer("PASSWORD_MIN_LENGTH", 8)
         self.PASSWORD_MAX_LENGTH = env.integer("PASSWORD_MAX_LENGTH", 128)
         self.PASSWORD_BREACH_CHECK_URL = env.optional("PASSWORD_BREACH_CHECK_URL")
@@ -272,6 +279,10 @@ class BaseConfig:
         self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)
         self.LOGIN_THROTTLE_MAX_SECONDS = env.integer("LOGIN_THROTTLE_MAX_SECONDS", 300)
         self.LOGIN_FAILURE_WINDOW = env.integer("LOGIN_FAILURE_WINDOW", 900)
+        # Dummy argon2 verifications per minute, service-wide, for sign-ins to addresses without
+        # a password (0: no budget); per process while Redis is down. See auth/login_budget.py.
+        self.LOGIN_UNKNOWN_BUDGET = env.integer("LOGIN_UNKNOWN_BUDGET", 300)
+        self.LOGIN_UNKNOWN_BUDGET_LOCAL = env.integer("LOGIN_UNKNOWN_BUDGET_LOCAL", 100)
         self.TOTP_ENCRYPTION_KEYS = env.secret("TOTP_ENCRYPTION_KEYS") or DEV_TOTP_KEY
         # Two-factor and SMS
         self.TOTP_ISSUER = env.text("TOTP_ISSUER", "Auth Service")
@@ -342,6 +353,12 @@ class BaseConfig:
         self._validate_email()
         self._validate_two_factor()
         self._validate_oauth()
+        if self.ARGON2_QUEUE_TIMEOUT <= 0:
+            raise ConfigError("ARGON2_QUEUE_TIMEOUT must be a positive number of seconds")
+        if self.ARGON2_MAX_WAITING < 0:
+            raise ConfigError("ARGON2_MAX_WAITING must be 0 or more")
+        if not 0 <= self.ARGON2_NICE <= 19:
+            raise ConfigError("ARGON2_NICE must be between 0 and 19")
         if "*" in self.CORS_ORIGINS:
             raise ConfigError(
                 "CORS_ORIGINS must list origins: '*' cannot be combined with credentials"

@@ -154,6 +154,13 @@ class ServiceUnavailable(AppError):
     )
 
 
+class HashingBusy(ServiceUnavailable):
+    """No password-hashing thread of this process became free within ``ARGON2_QUEUE_TIMEOUT``:
+    too many sign-ins at once. The password was not checked; the client may retry."""
+
+    message = "Too many password checks at once. Try again shortly."
+
+
 # werkzeug's HTTP errors mapped onto our codes (anything else falls back to its status class).
 HTTP_CODES = {
     400: ("bad_request", "The request could not be understood."),
@@ -195,7 +202,10 @@ def error_response(
 
 
 def handle_app_error(error: AppError) -> Response:
-    if error.status_code >= 500:
+    if isinstance(error, ServiceUnavailable):
+        # overload or an outage the client can wait out (Retry-After), not a fault of ours
+        logger.warning("request refused", extra={"error_code": error.code})
+    elif error.status_code >= 500:
         logger.error("request failed", extra={"error_code": error.code})
     return error_response(
         error.status_code, error.code, error.message, error.details, error.headers

@@ -67,6 +67,16 @@ class AuthMetrics:
             buckets=HASH_BUCKETS,
             registry=registry,
         )
+        self.login_unknown_over_budget = counter(
+            "auth_login_unknown_over_budget_total",
+            "Sign-ins to addresses without a password answered past LOGIN_UNKNOWN_BUDGET "
+            "(no dummy verification).",
+        )
+        self.password_hash_busy = counter(
+            "auth_password_hash_busy_total",
+            "Hashes refused (503) because no hash thread was free within ARGON2_QUEUE_TIMEOUT.",
+            ("operation",),
+        )
 
 
 class OutboxCollector:

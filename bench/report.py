@@ -232,12 +232,22 @@ def markdown(results: dict[str, Any]) -> str:
         f"Run {results['started']} with `{results['command']}` "
         f"({results.get('elapsed_s', 0):.0f} s in all).",
         "",
-        "## Endpoints",
-        "",
-        endpoint_table(results),
-        "",
-        "A figure with any error (non-2xx response, socket error or timeout) is marked INVALID.",
-        "",
+    ]
+    if results.get("endpoints") or not results.get("login_flood"):
+        parts += [
+            "## Endpoints",
+            "",
+            endpoint_table(results),
+            "",
+            "A figure with any error (non-2xx response, socket error or timeout) is marked "
+            "INVALID.",
+            "",
+        ]
+    if results.get("login_flood"):
+        from .login_flood import section
+
+        parts += section(results["login_flood"])
+    parts += [
         "## Ceilings (same run, same machine)",
         "",
         ceilings_table(results),
@@ -275,9 +285,19 @@ def _notes_section(results: dict[str, Any]) -> list[str]:
         )
     if results.get("talisman"):
         notes.append(f"- Talisman force_https: {results['talisman']}")
-    for line in results.get("server_log_problems", []):
-        notes.append(f"- server log: {line}")
+    notes += _log_notes(results)
     return ["## Notes", "", *notes, ""] if notes else []
+
+
+def _log_notes(results: dict[str, Any]) -> list[str]:
+    notes = []
+    if results.get("server_log_problem_count"):
+        notes.append(
+            f"- server log: {results['server_log_problem_count']} problem lines (5xx access "
+            "lines, ERROR lines, tracebacks); the first ones:"
+        )
+    notes += [f"- server log: {line}" for line in results.get("server_log_problems", [])]
+    return notes
 
 
 def soak_section(soak: dict[str, Any]) -> list[str]:

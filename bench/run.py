@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --users 1000000 --revoked 1000000 --name 1m-users
     .venv/bin/python bench/run.py --endpoints me,refresh --duration 10 --jwt-alg EdDSA
     .venv/bin/python bench/run.py --soak 600
+    .venv/bin/python bench/run.py --scenario login-flood     # /me beside a login flood
 
 Starts gunicorn with gunicorn.conf.py and the production configuration on a free loopback port,
 against a database ``bench`` (dropped and recreated) and Redis DB 14, seeds it with COPY, then
@@ -27,7 +28,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ceilings, report, scenarios, seed  # noqa: E402 - after the path is set
+from bench import (  # noqa: E402 - after the path is set
+    ceilings,
+    login_flood,
+    report,
+    scenarios,
+    seed,
+)
 from bench.common import (  # noqa: E402
     REPO,
     RESULTS_DIR,
@@ -78,6 +85,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(scenarios.ENDPOINTS),
         help=f"comma-separated subset of {','.join(scenarios.ENDPOINTS)}",
     )
+    p.add_argument(
+        "--scenario",
+        default="endpoints",
+        choices=("endpoints", "login-flood"),
+        help="endpoints (default): each of --endpoints alone; login-flood: /me idle, then "
+        "beside floods of wrong-password logins (bench/login_flood.py)",
+    )
+    p.add_argument("--me-rate", type=float, default=100, help="login-flood: /me req/s (100)")
+    p.add_argument("--me-connections", type=int, default=8, help="login-flood: /me conns (8)")
+    p.add_argument(
+        "--flood-connections", type=int, default=64, help="login-flood: login conns (64)"
+    )
+    p.add_argument(
+        "--flood-rate",
+        type=float,
+        help="login-flood: wrong-password logins per second, paced (default: twice the "
+        "argon2 ceiling measured in the run, i.e. logins saturated); 0: a closed loop",
+    )
+    p.add_argument(
+        "--floods",
+        default=",".join(login_flood.FLOODS),
+        help="login-flood: which floods, of unknown,known (addresses without / with accounts)",
+    )
     p.add_argument("--connections", type=int, default=CONNECTIONS)
     p.add_argument("--wrk-threads", type=int, default=THREADS)
     p.add_argument("--ceiling-seconds", type=float, default=3, help="per CPU ceiling (3)")
@@ -122,6 +152,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.endpoint_list) - set(scenarios.ENDPOINTS)
     if unknown:
         p.error(f"unknown endpoints: {', '.join(sorted(unknown))}")
+    args.flood_list = [f.strip() for f in args.floods.split(",") if f.strip()]
+    if set(args.flood_list) - set(login_flood.FLOODS):
+        p.error(f"--floods: choose among {','.join(login_flood.FLOODS)}")
     if args.soak and not {"me", "refresh"} <= set(args.endpoint_list):
         p.error("--soak needs me and refresh among --endpoints (it runs at a fraction of them)")
     return args
@@ -422,6 +455,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     }
     log(f"run {name}: workdir {workdir}")
     server = Server("auth_microservice_app.wsgi:app", env, workdir / "service.log")
+    if args.scenario == "login-flood":
+        return run_flood(args, env, workdir, server, results, started)
     try:
         setup_data(args, env, results)
         log("ceilings")
@@ -456,6 +491,58 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     print()
     print("written: " + ", ".join(os.path.relpath(p, REPO) for p in paths.values()))
     return 0 if all(r["valid"] for r in results.get("endpoints", {}).values()) else 1
+
+
+def run_flood(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    workdir: Path,
+    server: Server,
+    results: dict[str, Any],
+    started: float,
+) -> int:
+    """``--scenario login-flood``: the argon2 ceiling for context, then bench/login_flood.py."""
+    results["load"] = {
+        "connections": args.me_connections,
+        "threads": 2,
+        "duration": args.duration,
+        "warmup": args.warmup,
+    }
+    try:
+        setup_data(args, env, results)
+        workers = int(results["machine"]["gunicorn"]["workers"])
+        argon2 = (args.argon2_time_cost, args.argon2_memory_cost, args.argon2_parallelism)
+        results["ceilings"] = {
+            "argon2": _quiet_ceiling(
+                args, lambda: ceilings.argon2_ceiling(argon2, workers, args.ceiling_seconds)
+            )
+        }
+        ceiling = float(results["ceilings"]["argon2"]["verify_per_s"])
+        log(f"  argon2id ceiling: {ceiling}/s")
+        if args.flood_rate is None:
+            args.flood_rate = round(2 * ceiling, 1)
+        log(f"service: gunicorn on 127.0.0.1:{server.port}")
+        server.start()
+        results["login_flood"] = login_flood.run_login_flood(
+            server, env, workdir, args, results["run_id"]
+        )
+        server.stop()
+        problems, _ = server_log_problems(server.log_path, 0)
+        results["server_log_problems"] = problems[:5]
+        results["server_log_problem_count"] = len(problems)
+    finally:
+        server.stop()
+        if not args.keep_db:
+            seed.drop_database()
+            seed.reset_redis()
+        results["elapsed_s"] = time.time() - started
+        paths = report.write(results, args.results_dir)
+        if not args.keep_db:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print()
+    print("\n".join(login_flood.section(results["login_flood"])))
+    print("written: " + ", ".join(os.path.relpath(p, REPO) for p in paths.values()))
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, select, text
 
 from auth_microservice_app import create_app
-from auth_microservice_app.auth import throttle
+from auth_microservice_app.auth import login_budget, throttle
 from auth_microservice_app.auth.outbox import LOCAL_DELIVERY
 from auth_microservice_app.extensions import db
+from auth_microservice_app.utils import security
 from auth_microservice_app.utils.keys import generate_private_key, private_key_pem
 from auth_microservice_app.utils.redis_client import BLOCKLIST_WARM_KEY
 
@@ -111,6 +112,8 @@ def reset_state(application: Flask, redis_client: redis_lib.Redis) -> None:
     application.extensions["redis"]._open_until = 0.0
     application.extensions["redis"].lost_writes = False
     throttle._local = throttle._LocalStore()  # the per-process fallback outlives a test
+    login_budget._local = login_budget._LocalBudget()
+    security._recent.clear()  # the verification times past-budget logins replay
 
 
 @pytest.fixture(autouse=True)

@@ -101,10 +101,11 @@ def change_password(
     """
     user = services.get_active_user(user_id)
     throttle.reserve(user.email)
-    if user.password_hash is None or not verify_password(
-        user.password_hash, normalize_password(current)
-    ):
-        raise AuthenticationFailed("The current password is incorrect.")
+    with throttle.returned_if_unchecked(user.email):
+        if user.password_hash is None or not verify_password(
+            user.password_hash, normalize_password(current)
+        ):
+            raise AuthenticationFailed("The current password is incorrect.")
     throttle.succeeded(user.email)
     normalized = services.validate_new_password(new, user.email)
     user.password_hash = hash_password(normalized)

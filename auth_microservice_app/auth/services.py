@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ..errors import (
     AuthenticationFailed,
     EmailNotVerified,
     EmailTaken,
+    HashingBusy,
     NotFound,
     TokenExpired,
     TokenInvalid,
@@ -37,12 +39,14 @@ from ..utils.breach_check import is_breached
 from ..utils.jwt_utils import ACCESS, REFRESH, TokenClaims
 from ..utils.security import (
     burn_password_check,
+    ensure_hash_capacity,
     hash_password,
+    imitate_password_check,
     needs_rehash,
     new_token_id,
     verify_password,
 )
-from . import events, outbox, ownership, revocation, throttle
+from . import events, login_budget, outbox, ownership, revocation, throttle
 from .notifications import security_notice
 from .validators import PolicyViolation, check_password_policy, normalize_password
 
@@ -237,25 +241,34 @@ def authenticate(email: str, password: str) -> User:
     """The user whose password this is.
 
     Unknown email, wrong password and an account without a password answer alike and cost the
-    same argon2 verification, so the answer reveals nothing about which accounts exist.
+    same argon2 verification, so the answer reveals nothing about which accounts exist. Past
+    the service-wide budget of such dummy verifications (:mod:`.login_budget`), an address
+    without a password takes as long as a verification instead, computing none.
 
     :raises AuthenticationFailed: for all three, and for an expired unverified account
         (see :mod:`.ownership`).
     :raises RateLimited: the account is in a brute-force wait (see :mod:`.throttle`).
+    :raises HashingBusy: no hash thread was free to check the password (503, ``Retry-After``;
+        the attempt is not counted).
     :raises AccountDisabled: only after a correct password.
     :raises EmailNotVerified: when ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.
     """
+    ensure_hash_capacity()  # under a flood, refused before any database or Redis work
     throttle.reserve(email)  # counted as a failure until the password proves right
     candidate = normalize_password(password)
     # with its 2FA row: sign_in() asks for it next, and one query costs less than two
     user = find_user_by_email(email, joinedload(User.two_factor))
-    if user is None or user.password_hash is None or ownership.is_expired(user):
-        burn_password_check(candidate)
-        events.record("login_failed", reason="invalid_credentials")
-        raise AuthenticationFailed()
-    if not verify_password(user.password_hash, candidate):
-        events.record("login_failed", user_id=user.id, reason="invalid_credentials")
-        raise AuthenticationFailed()
+    usable = user is not None and user.password_hash is not None and not ownership.is_expired(user)
+    dummy_allowed = login_budget.spend(unknown=not usable)  # same round trip for both
+    with throttle.returned_if_unchecked(email):
+        if user is None or user.password_hash is None or not usable:
+            # past the service-wide budget: as long as a verification, computing none
+            (burn_password_check if dummy_allowed else imitate_password_check)(candidate)
+            events.record("login_failed", reason="invalid_credentials")
+            raise AuthenticationFailed()
+        if not verify_password(user.password_hash, candidate):
+            events.record("login_failed", user_id=user.id, reason="invalid_credentials")
+            raise AuthenticationFailed()
     if user.two_factor_enabled:  # with 2FA the count clears only after the second factor
         throttle.release(email)
     else:
@@ -265,7 +278,9 @@ def authenticate(email: str, password: str) -> User:
     if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:
         raise EmailNotVerified()
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(candidate)
+        # an upgrade, not a condition of signing in: without a free hash thread, next time
+        with contextlib.suppress(HashingBusy):
+            user.password_hash = hash_password(candidate)
     return user
 
 

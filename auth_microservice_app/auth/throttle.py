@@ -37,12 +37,13 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
 from flask import current_app
 
-from ..errors import RateLimited
+from ..errors import HashingBusy, RateLimited
 from ..utils.redis_client import RedisUnavailable, get_redis
 from . import events
 from .validators import email_key
@@ -210,6 +211,18 @@ def release(email: str, kind: str = ACCOUNT) -> None:
         get_redis().run(lambda r: r.eval(_RELEASE, 1, key, policy.threshold))
     except RedisUnavailable:
         _local.release(key, time.time(), policy)
+
+
+@contextlib.contextmanager
+def returned_if_unchecked(email: str, kind: str = ACCOUNT) -> Iterator[None]:
+    """Around the check of a reserved attempt: if no hash thread was free to check the secret
+    (:class:`~..errors.HashingBusy`, 503), the reservation is given back. Nothing was learnt
+    about the secret, and a user retrying after a 503 must not walk into a wait."""
+    try:
+        yield
+    except HashingBusy:
+        release(email, kind)
+        raise
 
 
 def succeeded(email: str, *kinds: str) -> None:

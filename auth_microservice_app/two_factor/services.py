@@ -419,13 +419,15 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
     credential = _enabled_credential(uid)
     _check_reauthentication(password_hash, password, fresh)
     throttle.reserve(email)
-    if password_hash is not None and not verify_password(
-        password_hash, normalize_password(password or "")
-    ):
-        db.session.rollback()
-        events.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
-        raise AuthenticationFailed("The password is incorrect.")
-    if _spend_code(credential, code) is None:
+    with throttle.returned_if_unchecked(email):
+        if password_hash is not None and not verify_password(
+            password_hash, normalize_password(password or "")
+        ):
+            db.session.rollback()
+            events.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
+            raise AuthenticationFailed("The password is incorrect.")
+        method = _spend_code(credential, code)
+    if method is None:
         _refuse_code(uid, email, "disable", counted=throttle.ACCOUNT)
     db.session.execute(delete(BackupCode).where(BackupCode.user_id == uid))
     db.session.execute(delete(MfaChallengeRecord).where(MfaChallengeRecord.user_id == uid))
@@ -466,7 +468,9 @@ def regenerate_backup_codes(user_id: str, code: str) -> list[str]:
     email, uid = user.email, user.id
     credential = _enabled_credential(uid)
     throttle.reserve(email)
-    if _spend_code(credential, code) is None:
+    with throttle.returned_if_unchecked(email):
+        method = _spend_code(credential, code)
+    if method is None:
         _refuse_code(uid, email, "backup_codes", counted=throttle.ACCOUNT)
     codes = _replace_backup_codes(uid)
     db.session.commit()
@@ -542,7 +546,8 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     except RateLimited:
         db.session.rollback()
         raise
-    method = _spend_code(credential, code)
+    with throttle.returned_if_unchecked(email, throttle.CODES):
+        method = _spend_code(credential, code)
     if method is None:
         _refuse_code(uid, email, "sign_in", counted=throttle.CODES)
     amr = [*first_factor, *(["otp"] if "otp" not in first_factor else [])]

@@ -5,7 +5,11 @@
 --   logout    POST /api/v1/auth/logout, each access token of the pool used once
 --   login     POST /api/v1/auth/login, seeded users round robin, correct password
 --   register  POST /api/v1/auth/register, a new email each time
+--   flood_unknown  POST /api/v1/auth/login, a wrong password for a new address without an
+--                  account each time (BENCH_RUN_ID keeps runs apart)
+--   flood_known    POST /api/v1/auth/login, a wrong password for the seeded users round robin
 -- Pools are files BENCH_POOL<thread>.txt, one token a line, written by bench/run.py.
+-- BENCH_RATE (req/s for all threads together) paces the requests instead of a closed loop.
 
 package.path = os.getenv("BENCH_LUA_DIR") .. "/?.lua;" .. package.path
 local report = require("report")
@@ -36,7 +40,7 @@ function init(args)
     file:close()
     pool_size = #pool
   end
-  if scenario == "login" then
+  if scenario == "login" or scenario == "flood_known" then
     local users = tonumber(os.getenv("BENCH_USERS"))
     local threads = tonumber(os.getenv("BENCH_THREADS"))
     counter = id * math.floor(users / threads)  -- each thread starts at its own user
@@ -92,6 +96,44 @@ function builders.register()
   local password = "bench-pass-" .. counter .. "-long-enough"
   local body = '{"email":"' .. email .. '","password":"' .. password .. '"}'
   return wrk.format("POST", "/api/v1/auth/register", json_headers, body)
+end
+
+function builders.flood_unknown()
+  counter = counter + 1
+  local email = "flood-" .. os.getenv("BENCH_RUN_ID") .. "-" .. id .. "-" .. counter
+    .. "@" .. os.getenv("BENCH_EMAIL_DOMAIN")
+  local body = '{"email":"' .. email .. '","password":"bench-wrong-password"}'
+  return wrk.format("POST", "/api/v1/auth/login", json_headers, body)
+end
+
+function builders.flood_known()
+  local users = tonumber(os.getenv("BENCH_USERS"))
+  local email = "bench-user-" .. (counter % users) .. "@" .. os.getenv("BENCH_EMAIL_DOMAIN")
+  counter = counter + 1
+  local body = '{"email":"' .. email .. '","password":"bench-wrong-password"}'
+  return wrk.format("POST", "/api/v1/auth/login", json_headers, body)
+end
+
+-- Pacing (BENCH_RATE): request k of this thread is due at start + k / rate, whichever
+-- connection sends it; wrk measures latency from the send, so the wait is not counted.
+local rate = tonumber(os.getenv("BENCH_RATE") or "")
+if rate and rate > 0 then
+  local ffi = require("ffi")
+  ffi.cdef [[
+  typedef struct { long tv_sec; long tv_nsec; } bench_pace_timespec;
+  int clock_gettime(int clk_id, bench_pace_timespec *tp);
+  ]]
+  local timespec = ffi.new("bench_pace_timespec")
+  local started, slots = nil, 0
+  function delay()
+    ffi.C.clock_gettime(1, timespec) -- CLOCK_MONOTONIC
+    local t = tonumber(timespec.tv_sec) + tonumber(timespec.tv_nsec) * 1e-9
+    if started == nil then started = t end
+    slots = slots + 1
+    local wait = (started + slots / (rate / tonumber(os.getenv("BENCH_THREADS"))) - t) * 1000
+    if wait < 1 then return 0 end
+    return math.floor(wait)
+  end
 end
 
 if scenario == "get" then

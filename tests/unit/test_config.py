@@ -401,3 +401,21 @@ def test_env_example_lists_the_production_switches_with_their_defaults():
     # copied to .env by scripts/setup.sh, it must still start development
     environ = {name: value or "" for name, value in example.items()}
     load_config(environ=environ).validate()
+
+
+def test_argon2_queue_timeout_is_a_positive_number_of_seconds():
+    assert load_config("development", environ={}).ARGON2_QUEUE_TIMEOUT == 1.0
+    assert (
+        load_config("development", environ={"ARGON2_QUEUE_TIMEOUT": "2.5"}).ARGON2_QUEUE_TIMEOUT
+        == 2.5
+    )
+    with pytest.raises(ConfigError, match="ARGON2_QUEUE_TIMEOUT"):
+        load_config("development", environ={"ARGON2_QUEUE_TIMEOUT": "0"}).validate()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("ARGON2_MAX_WAITING", "-1"), ("ARGON2_NICE", "20"), ("ARGON2_NICE", "-1")]
+)
+def test_hash_queue_bounds_are_checked(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_config("development", environ={name: value}).validate()

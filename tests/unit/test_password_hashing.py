@@ -47,7 +47,10 @@ def _verify_in_threads(app: Flask, threads: int) -> None:
 
 @pytest.fixture
 def flask_app() -> Flask:
-    return Flask("hashing-test")
+    app = Flask("hashing-test")
+    app.config["ARGON2_MAX_WAITING"] = 8  # every thread waits its turn: none is refused
+    app.config["ARGON2_QUEUE_TIMEOUT"] = 30.0
+    return app
 
 
 def test_one_hash_at_a_time_by_default(flask_app, monkeypatch):

@@ -34,6 +34,10 @@ def throttled_app(make_other_app, **overrides):
         LOGIN_THROTTLE_THRESHOLD=THRESHOLD,
         LOGIN_THROTTLE_BASE_SECONDS=60,
         TRUSTED_PROXIES=1,
+        # every guess gets in line for the hash thread (none refused for capacity, 503): the
+        # throttle alone decides here
+        ARGON2_MAX_WAITING=PARALLEL,
+        ARGON2_QUEUE_TIMEOUT=60,
         **SLOW_HASH,
         **overrides,
     )
