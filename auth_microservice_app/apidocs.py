@@ -81,7 +81,7 @@ from .two_factor.schemas import (
     StatusSchema,
     VerifySchema,
 )
-from .utils.fields import Email, SafeString, UTCTime
+from .web.fields import Email, SafeString, UTCTime
 
 logger = logging.getLogger(__name__)
 

@@ -10,16 +10,17 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import apidocs, cli, database, health, metrics, wellknown
-from .auth import outbox
 from .config import BaseConfig, load_config, sqlalchemy_url
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, jwt, migrate
 from .flask_app import AuthFlask
+from .identity import tokens
 from .logging_setup import configure_logging
+from .mail import outbox
 from .middleware import auth as auth_middleware
 from .middleware import cors as cors_middleware
 from .middleware import rate_limit, request_context, security_headers
-from .utils import jwt_utils, redis_client
+from .utils import redis_client
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -74,7 +75,7 @@ def register_extensions(app: Flask) -> None:
         with app.app_context():
             database.share_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    jwt_utils.init_app(app)
+    tokens.init_app(app)
     jwt.init_app(app)
     redis_client.init_app(app)
     celery_init_app(app)

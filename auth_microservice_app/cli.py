@@ -89,7 +89,7 @@ email_cli = AppGroup("email", help="The email outbox.")
 @email_cli.command("outbox")
 def outbox_status() -> None:
     """Counts by status and the age of the oldest pending message (stuck mail shows here)."""
-    from .auth import outbox
+    from .mail import outbox
 
     stats = outbox.stats()
     for status, count in sorted(stats["counts"].items()):
@@ -100,7 +100,7 @@ def outbox_status() -> None:
 @email_cli.command("drain")
 def drain_outbox() -> None:
     """Deliver pending messages now, from this process (e.g. after a broker outage)."""
-    from .auth import outbox
+    from .mail import outbox
 
     click.echo(f"delivered {outbox.drain()}")
 
@@ -159,11 +159,11 @@ def _concurrency() -> int | None:
 @click.argument("email")
 def disable_user(email: str) -> None:
     """Disable an account and revoke all its sessions and tokens at once."""
-    from .auth import services
     from .errors import NotFound
+    from .identity import users
 
     try:
-        count = services.disable_user(email)
+        count = users.disable_user(email)
     except NotFound as exc:
         raise click.ClickException("no account has this email") from exc
     click.echo(f"disabled; {count} session(s) revoked")
@@ -173,11 +173,11 @@ def disable_user(email: str) -> None:
 @click.argument("email")
 def revoke_sessions(email: str) -> None:
     """Sign an account out everywhere (every session and its tokens)."""
-    from .auth import services
     from .errors import NotFound
+    from .identity import users
 
     try:
-        count = services.revoke_user_sessions(email)
+        count = users.revoke_user_sessions(email)
     except NotFound as exc:
         raise click.ClickException("no account has this email") from exc
     click.echo(f"{count} session(s) revoked")

@@ -7,12 +7,11 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_init
 from flask import Flask, has_app_context
+from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from .utils.jwt_utils import SinglePassJWTManager
 
 
 class Base(DeclarativeBase):
@@ -32,7 +31,7 @@ db = SQLAlchemy(model_class=Base)
 
 
 migrate = Migrate()
-jwt = SinglePassJWTManager()
+jwt = JWTManager()  # encodes only: every token is verified by identity.tokens.decode
 # The limiter, Talisman and CORS keep per-app settings on their instance, so each app gets its
 # own: see middleware/rate_limit.py, middleware/security_headers.py, middleware/cors.py.
 

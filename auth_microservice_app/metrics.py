@@ -92,7 +92,7 @@ class OutboxCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if not has_app_context():
             return
-        from .auth import outbox
+        from .mail import outbox
 
         try:
             stats = outbox.stats()

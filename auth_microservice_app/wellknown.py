@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .utils.jwt_utils import key_ring
+from .identity.tokens import key_ring
 
 bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
 JWKS_MAX_AGE = 300

@@ -176,8 +176,8 @@ def seed_revoked(count: int) -> float:
 
 def rebuild_blocklist(env: dict[str, str]) -> tuple[int, float]:
     """The app's own ``rebuild_blocklist()``: Redis then holds every revocation, and is warm."""
-    from auth_microservice_app.auth.revocation import rebuild_blocklist as rebuild
     from auth_microservice_app.extensions import db
+    from auth_microservice_app.identity.revocation import rebuild_blocklist as rebuild
 
     app = make_app(env)
     started = time.perf_counter()
@@ -278,7 +278,7 @@ def _init_minter(env: dict[str, str]) -> None:
 
 
 def _mint_chunk(rows: list[SessionRow]) -> list[tuple[str, str]]:
-    from auth_microservice_app.auth.services import _token_pair
+    from auth_microservice_app.identity.sessions import _token_pair
     from auth_microservice_app.models import User, UserSession
 
     pairs = []

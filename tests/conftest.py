@@ -19,10 +19,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, select, text
 
 from auth_microservice_app import create_app
-from auth_microservice_app.auth import login_budget, throttle
-from auth_microservice_app.auth.outbox import LOCAL_DELIVERY
 from auth_microservice_app.extensions import db
-from auth_microservice_app.utils import security
+from auth_microservice_app.identity import hashing as security
+from auth_microservice_app.identity import login_budget, throttle
+from auth_microservice_app.mail.outbox import LOCAL_DELIVERY
 from auth_microservice_app.utils.keys import generate_private_key, private_key_pem
 from auth_microservice_app.utils.redis_client import BLOCKLIST_WARM_KEY
 

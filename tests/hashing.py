@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from flask import Flask
 
-from auth_microservice_app.utils import security
+from auth_microservice_app.identity import hashing as security
 
 
 def pool_of(app: Flask) -> security.HashPool:

@@ -10,6 +10,7 @@ import pyotp
 from sqlalchemy import func, select
 
 from auth_microservice_app.extensions import db
+from auth_microservice_app.identity.hashing import hash_password
 from auth_microservice_app.models import (
     BackupCode,
     MfaChallengeRecord,
@@ -19,7 +20,6 @@ from auth_microservice_app.models import (
 )
 from auth_microservice_app.models.base import utcnow
 from auth_microservice_app.two_factor.services import encryption_keys
-from auth_microservice_app.utils.security import hash_password
 from tests.conftest import AuthActions
 
 API = "/api/v1/auth"

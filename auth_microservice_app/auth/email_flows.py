@@ -7,21 +7,23 @@ from __future__ import annotations
 
 import uuid
 
+from .. import audit
 from ..errors import AccountDisabled, AuthenticationFailed, InvalidLinkToken
 from ..extensions import db
+from ..identity import ownership, passwords, revocation, sessions, signin, throttle, users
+from ..identity.hashing import hash_password, verify_password
+from ..identity.passwords import normalize_password
+from ..mail import budgets, links, outbox
+from ..mail.notifications import security_notice
 from ..models import User
 from ..models.base import utcnow
-from ..utils.security import hash_password, verify_password
-from . import budgets, email_tokens, events, outbox, ownership, revocation, services, throttle
-from .notifications import security_notice
-from .validators import normalize_password
 
 
 def _queue(kind: str, email: str) -> None:
     """Queue ``kind`` for ``email`` if the address's budget for it is not spent
     (:mod:`.budgets`); the caller answers 202 either way."""
     if not budgets.spend(kind, email):
-        events.record("email_budget_spent", kind=kind)
+        audit.record("email_budget_spent", kind=kind)
         return
     outbox.add(kind, email=email)
     db.session.commit()
@@ -57,13 +59,13 @@ def verify_email(token: str) -> User:
 
     :raises InvalidLinkToken: unknown, used or expired token.
     """
-    user = db.session.get(User, email_tokens.consume(token, email_tokens.VERIFY_EMAIL))
+    user = db.session.get(User, links.consume(token, links.VERIFY_EMAIL))
     if user is None:
         raise InvalidLinkToken()
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     db.session.commit()
-    events.record("email_verified", user_id=user.id)
+    audit.record("email_verified", user_id=user.id)
     return user
 
 
@@ -75,31 +77,31 @@ def reset_password(token: str, password: str) -> None:
     :raises InvalidLinkToken: unknown, used or expired token.
     :raises WeakPassword: the new password fails the policy.
     """
-    user = _active_user(email_tokens.peek(token, email_tokens.RESET_PASSWORD))
-    normalized = services.validate_new_password(password, user.email)
-    email_tokens.consume(token, email_tokens.RESET_PASSWORD)
+    user = _active_user(links.peek(token, links.RESET_PASSWORD))
+    normalized = passwords.validate_new_password(password, user.email)
+    links.consume(token, links.RESET_PASSWORD)
     # Whoever read the reset mail controls the address: it is verified now, and if it was
     # not, nothing the registrant attached survives (see ownership.claim).
     claimed = ownership.claim(user, proof="password_reset")
     user.password_hash = hash_password(normalized)
     ownership.void_links(user.id)  # a magic link sent before the reset must not sign in after
     _notify_password_change(user, "reset")
-    services.revoke_other_sessions(user.id, None, "password_reset")  # commits
+    sessions.revoke_other_sessions(user.id, None, "password_reset")  # commits
     revocation.publish(sids=claimed)
     throttle.succeeded(user.email)
-    events.record("password_reset", user_id=user.id)
+    audit.record("password_reset", user_id=user.id)
 
 
 def change_password(
-    user_id: str, session_id: str, current: str, new: str, client: services.ClientInfo
-) -> services.TokenPair:
+    user_id: str, session_id: str, current: str, new: str, client: sessions.ClientInfo
+) -> sessions.TokenPair:
     """Replace the password after re-checking the current one; returns a fresh pair in a new
     session and revokes every other session (the current one included).
 
     :raises AuthenticationFailed: the current password is wrong (401 ``invalid_credentials``).
     :raises WeakPassword: the new password fails the policy.
     """
-    user = services.get_active_user(user_id)
+    user = users.get_active_user(user_id)
     throttle.reserve(user.email)
     with throttle.returned_if_unchecked(user.email):
         if user.password_hash is None or not verify_password(
@@ -107,16 +109,16 @@ def change_password(
         ):
             raise AuthenticationFailed("The current password is incorrect.")
     throttle.succeeded(user.email)
-    normalized = services.validate_new_password(new, user.email)
+    normalized = passwords.validate_new_password(new, user.email)
     user.password_hash = hash_password(normalized)
     ownership.void_links(user.id)
     _notify_password_change(user, "change")
-    services.revoke_other_sessions(user.id, None, "password_changed")  # commits
-    events.record("password_changed", user_id=user.id, session_id=session_id)
-    return services.start_session(user, client, amr=["pwd"])
+    sessions.revoke_other_sessions(user.id, None, "password_changed")  # commits
+    audit.record("password_changed", user_id=user.id, session_id=session_id)
+    return sessions.start_session(user, client, amr=["pwd"])
 
 
-def sign_in_with_magic_link(token: str, client: services.ClientInfo) -> services.SignInResult:
+def sign_in_with_magic_link(token: str, client: sessions.ClientInfo) -> signin.SignInResult:
     """Spend a magic link: the email is proven (and so verified); 2FA still applies.
 
     The first proof of an unverified address hands the account over clean
@@ -125,11 +127,11 @@ def sign_in_with_magic_link(token: str, client: services.ClientInfo) -> services
     :raises InvalidLinkToken: unknown, used or expired token.
     :raises AccountDisabled: the account was disabled.
     """
-    user = _active_user(email_tokens.consume(token, email_tokens.MAGIC_LINK))
+    user = _active_user(links.consume(token, links.MAGIC_LINK))
     claimed = ownership.claim(user, proof="magic_link")
     db.session.commit()
     revocation.publish(sids=claimed)
-    return services.sign_in(user, client, amr=["email"])
+    return signin.sign_in(user, client, amr=["email"])
 
 
 def _notify_password_change(user: User, how: str) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, request
-from flask_jwt_extended import get_jwt, jwt_required
 
+from .. import audit
 from ..errors import AuthorizationRequired, NotFound
-from ..utils.request_body import load
-from . import bp, email_flows, services
-from .http import bearer_token, client_info, no_store, sign_in_body, tokens, user_body
+from ..identity import rotation, users
+from ..identity import sessions as session_rules
+from ..web.auth import bearer_token, current_claims, require_token
+from ..web.request_body import load
+from ..web.responses import client_info, no_store, sign_in_body, tokens, user_body
+from . import bp, email_flows, flows
 from .schemas import (
     EmailOnlySchema,
     EventsQuerySchema,
@@ -32,13 +35,13 @@ from .schemas import (
 @bp.post("/register")
 def register() -> tuple[Response, int]:
     data = load(RegisterSchema())
-    return user_body(services.register_user(**data), 201)
+    return user_body(flows.register_user(**data), 201)
 
 
 @bp.post("/login")
 def login() -> tuple[Response, int]:
     data = load(LoginSchema())
-    return sign_in_body(services.login(data["email"], data["password"], client_info()))
+    return sign_in_body(flows.login(data["email"], data["password"], client_info()))
 
 
 @bp.post("/refresh")
@@ -46,62 +49,62 @@ def refresh() -> tuple[Response, int]:
     token = load(RefreshSchema())["refresh_token"] or bearer_token()
     if not token:
         raise AuthorizationRequired("A refresh token is required.")
-    return tokens(services.refresh(token))
+    return tokens(rotation.refresh(token))
 
 
 @bp.post("/logout")
-@jwt_required()
+@require_token
 def logout() -> tuple[Response, int]:
-    services.logout(get_jwt(), load(LogoutSchema())["refresh_token"])
+    session_rules.logout(current_claims(), load(LogoutSchema())["refresh_token"])
     return no_store({"message": "Signed out."})
 
 
 @bp.post("/logout-all")
-@jwt_required()
+@require_token
 def logout_all() -> tuple[Response, int]:
-    count = services.logout_all(get_jwt()["sub"])
+    count = session_rules.logout_all(current_claims()["sub"])
     return no_store({"message": "Signed out everywhere.", "sessions_revoked": count})
 
 
 @bp.post("/revoke")
-@jwt_required()
+@require_token
 def revoke() -> tuple[Response, int]:
-    services.revoke_token(get_jwt()["sub"], load(RevokeSchema())["token"])
+    session_rules.revoke_token(current_claims()["sub"], load(RevokeSchema())["token"])
     return no_store({"message": "Token revoked."})
 
 
 @bp.get("/me")
-@jwt_required()
+@require_token
 def me() -> tuple[Response, int]:
-    return user_body(services.get_profile(get_jwt()["sub"]))
+    return user_body(users.get_profile(current_claims()["sub"]))
 
 
 @bp.patch("/me")
-@jwt_required()
+@require_token
 def update_me() -> tuple[Response, int]:
     data = load(UpdateMeSchema())
-    return user_body(services.update_profile(get_jwt()["sub"], data["name"]))
+    return user_body(users.update_profile(current_claims()["sub"], data["name"]))
 
 
 @bp.get("/sessions")
-@jwt_required()
+@require_token
 def sessions() -> tuple[Response, int]:
     query = SessionsQuerySchema().load(request.args.to_dict())
-    claims = get_jwt()
-    body = SessionPageSchema().dump(services.list_sessions(claims["sub"], **query))
+    claims = current_claims()
+    body = SessionPageSchema().dump(session_rules.list_sessions(claims["sub"], **query))
     for row in body["sessions"]:
         row["current"] = row["id"] == claims["sid"]
     return no_store(body)
 
 
 @bp.delete("/sessions/<session_id>")
-@jwt_required()
+@require_token
 def delete_session(session_id: str) -> tuple[str, int]:
     try:
         sid = uuid.UUID(session_id)
     except ValueError:
         raise NotFound("No such session.") from None
-    services.delete_session(get_jwt()["sub"], sid)
+    session_rules.delete_session(current_claims()["sub"], sid)
     return "", 204
 
 
@@ -135,10 +138,10 @@ def password_reset() -> tuple[Response, int]:
 
 
 @bp.post("/password/change")
-@jwt_required()
+@require_token
 def password_change() -> tuple[Response, int]:
     data = load(PasswordChangeSchema())
-    claims = get_jwt()
+    claims = current_claims()
     pair = email_flows.change_password(
         claims["sub"], claims["sid"], data["current_password"], data["new_password"], client_info()
     )
@@ -158,10 +161,10 @@ def magic_link_verify() -> tuple[Response, int]:
 
 
 @bp.get("/events")
-@jwt_required()
+@require_token
 def security_events() -> tuple[Response, int]:
     query = EventsQuerySchema().load(request.args.to_dict())
-    rows, total = services.list_events(get_jwt()["sub"], **query)
+    rows, total = audit.list_events(current_claims()["sub"], **query)
     events = SecurityEventSchema(many=True).dump(rows)
     return no_store(
         {"events": events, "page": query["page"], "per_page": query["per_page"], "total": total}

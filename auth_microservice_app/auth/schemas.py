@@ -9,18 +9,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import Schema, fields, validate
 
-from ..utils.fields import Email, SafeString, UTCTime
+from ..web.fields import Email, SafeString, UTCTime
+from ..web.schemas import (
+    MAX_PASSWORD_INPUT,
+    MAX_TOKEN_LENGTH,
+    MfaChallengeSchema,
+    StrictSchema,
+    TokenPairSchema,
+    UserSchema,
+)
 
-# Long enough for any policy, short enough that no one makes us hash a megabyte.
-MAX_PASSWORD_INPUT = 1024
-MAX_TOKEN_LENGTH = 4096
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
+__all__ = ["MfaChallengeSchema", "TokenPairSchema", "UserSchema"]
 
 
 class RegisterSchema(StrictSchema):
@@ -69,30 +70,6 @@ class PasswordResetSchema(StrictSchema):
 class PasswordChangeSchema(StrictSchema):
     current_password = SafeString(required=True, max_length=MAX_PASSWORD_INPUT)
     new_password = SafeString(required=True, max_length=MAX_PASSWORD_INPUT)
-
-
-class UserSchema(Schema):
-    id = fields.UUID()
-    email = fields.String()
-    name = fields.String(allow_none=True)
-    email_verified = fields.Boolean()
-    two_factor_enabled = fields.Boolean()
-    roles = fields.List(fields.String())
-    created_at = UTCTime()
-    updated_at = UTCTime()
-
-
-class TokenPairSchema(Schema):
-    access_token = fields.String()
-    refresh_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
-
-
-class MfaChallengeSchema(Schema):
-    mfa_required = fields.Boolean()
-    mfa_token = fields.String()
-    methods = fields.List(fields.String())
 
 
 class EventsQuerySchema(StrictSchema):

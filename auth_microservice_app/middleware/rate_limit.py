@@ -34,9 +34,9 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from ..auth import events
-from ..auth.validators import email_key
+from .. import audit
 from ..errors import RateLimited
+from ..utils.addresses import email_key
 
 KeyFunc = Callable[[], str]
 
@@ -160,7 +160,7 @@ def _exempt() -> bool:
 
 def _on_breach(limit: RequestLimit) -> None:
     g.rate_limited = True
-    events.record("rate_limited", endpoint=request.endpoint, limit=str(limit.limit))
+    audit.record("rate_limited", endpoint=request.endpoint, limit=str(limit.limit))
 
 
 class BoundedMemoryStorage(MemoryStorage):
@@ -261,7 +261,7 @@ def _limit_unrouted(limiter: Limiter) -> Callable[[], None]:
         except Exception:  # noqa: BLE001 - a storage fault must not turn a 404 into a 500
             return
         if not allowed:
-            events.record("rate_limited", endpoint=None, limit=str(item))
+            audit.record("rate_limited", endpoint=None, limit=str(item))
             retry_after = str(int(item.get_expiry()))
             raise RateLimited(headers={"Retry-After": retry_after})
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app, jsonify, redirect, request
-from flask_jwt_extended import get_jwt, jwt_required
 from werkzeug.wrappers import Response as BaseResponse
 
-from ..auth.http import client_info, no_store, sign_in_body
-from ..utils.request_body import load
+from ..web.auth import current_claims, require_token
+from ..web.request_body import load
+from ..web.responses import client_info, no_store, sign_in_body
 from . import bp, services
 from .providers import REGISTRY
 from .schemas import (
@@ -117,30 +117,32 @@ def native_token(provider: str) -> tuple[Response, int]:
 
 
 @bp.get("/accounts")
-@jwt_required()
+@require_token
 def accounts() -> tuple[Response, int]:
-    rows = services.list_accounts(get_jwt()["sub"])
+    rows = services.list_accounts(current_claims()["sub"])
     return no_store({"accounts": OAuthAccountSchema(many=True).dump(rows)})
 
 
 @bp.post(f"/{PROVIDER}/link")
-@jwt_required(fresh=True)  # a stolen, refreshed token must not attach the thief's identity
+@require_token(fresh=True)  # a stolen, refreshed token must not attach the thief's identity
 def link(provider: str) -> tuple[Response, int]:
     data = load(LinkSchema())
-    url = services.start_link(provider, get_jwt()["sub"], data["redirect_uri"], data["state"])
+    url = services.start_link(
+        provider, current_claims()["sub"], data["redirect_uri"], data["state"]
+    )
     return no_store({"authorization_url": url})
 
 
 @bp.post("/link/confirm")  # no provider name is "link": PROVIDER never matches it
-@jwt_required(fresh=True)  # only the user who started the link, recently signed in
+@require_token(fresh=True)  # only the user who started the link, recently signed in
 def link_confirm() -> tuple[Response, int]:
     data = load(LinkConfirmSchema())
-    account = services.confirm_link(data["code"], get_jwt()["sub"])
+    account = services.confirm_link(data["code"], current_claims()["sub"])
     return no_store(LinkedAccountSchema().dump({"account": account}))
 
 
 @bp.delete(f"/{PROVIDER}")
-@jwt_required(fresh=True)
+@require_token(fresh=True)
 def unlink(provider: str) -> tuple[str, int]:
-    services.unlink(provider, get_jwt()["sub"])
+    services.unlink(provider, current_claims()["sub"])
     return "", 204

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..auth.schemas import StrictSchema
-from ..utils.fields import SafeString, UTCTime
+from ..web.fields import SafeString, UTCTime
 
 MAX_URI_LENGTH = 2048
 MAX_TOKEN_LENGTH = 8192

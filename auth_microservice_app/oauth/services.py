@@ -37,11 +37,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..auth import events, ownership, revocation
-from ..auth import services as auth_services
-from ..auth.notifications import security_notice
-from ..auth.services import ClientInfo, MfaChallenge, SignInResult
-from ..auth.validators import normalize_email
+from .. import audit
 from ..errors import (
     AccountDisabled,
     AppError,
@@ -57,9 +53,14 @@ from ..errors import (
     ValidationFailed,
 )
 from ..extensions import db
+from ..identity import ownership, revocation, signin, users
+from ..identity.sessions import ClientInfo
+from ..identity.signin import MfaChallenge, SignInResult
+from ..mail.notifications import security_notice
 from ..models import User
 from ..models.base import utcnow
 from ..models.oauth import OAuthAccount
+from ..utils.addresses import normalize_email
 from . import store
 from .providers import (
     REGISTRY,
@@ -287,7 +288,7 @@ def complete_authorization(
         )
     except AppError as error:
         db.session.rollback()
-        events.record("oauth_failed", provider=provider.name, reason=error.code)
+        audit.record("oauth_failed", provider=provider.name, reason=error.code)
         outcome = {"error": error.code}
     except Exception:
         # The browser goes back to the client whatever happened; the trace goes to the log.
@@ -311,11 +312,11 @@ def _refusal(
     ):
         # Checked before the provider's code is redeemed: a callback URL lifted from another
         # browser's flow (login CSRF) gets nowhere near a session.
-        events.record("oauth_failed", provider=provider.name, reason="browser_mismatch")
+        audit.record("oauth_failed", provider=provider.name, reason="browser_mismatch")
         return {"error": "invalid_request"}
     if params.get("error"):
         error = params["error"]
-        events.record("oauth_failed", provider=provider.name, reason="provider_error")
+        audit.record("oauth_failed", provider=provider.name, reason="provider_error")
         return {"error": error if PROVIDER_ERROR.match(error) else FALLBACK_ERROR}
     return None
 
@@ -371,7 +372,7 @@ def _hold_link(user_id: str, identity: ProviderIdentity) -> str:
         "name": identity.name,
     }
     store.put(store.LINK, link_code, pending, int(current_app.config["OAUTH_CODE_TTL"]))
-    events.record("oauth_link_pending", provider=identity.provider)
+    audit.record("oauth_link_pending", provider=identity.provider)
     return link_code
 
 
@@ -402,7 +403,7 @@ def exchange_one_time_code(
     if payload is None:
         raise InvalidLinkToken()
     if not _verifier_matches(payload.get("code_challenge"), code_verifier):
-        events.record("oauth_failed", provider=payload.get("provider"), reason="pkce_mismatch")
+        audit.record("oauth_failed", provider=payload.get("provider"), reason="pkce_mismatch")
         raise InvalidLinkToken()
     user = _user(payload.get("user_id"))
     if user is None:
@@ -473,8 +474,8 @@ def sign_in_user(user: User, provider_name: str, client: ClientInfo) -> SignInRe
         raise AccountDisabled()
     if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:
         raise EmailNotVerified()
-    result = auth_services.sign_in(user, client, amr=list(AMR))
-    events.record(
+    result = signin.sign_in(user, client, amr=list(AMR))
+    audit.record(
         "oauth_sign_in",
         user_id=user.id,
         provider=provider_name,
@@ -523,7 +524,7 @@ def _resolve_user(identity: ProviderIdentity) -> User:
     email = _usable_email(identity.email)
     if email is None:
         raise OAuthEmailUnavailable()
-    existing = auth_services.find_user_by_email(email)
+    existing = users.find_user_by_email(email)
     if existing is not None:
         return _link_by_email(existing, identity)
     return _create_user(email, identity)
@@ -537,7 +538,7 @@ def _link_by_email(user: User, identity: ProviderIdentity) -> User:
     (:func:`..auth.ownership.claim`): whatever its registrant attached goes.
     """
     if not identity.email_verified:
-        events.record(
+        audit.record(
             "oauth_link_refused",
             user_id=user.id,
             provider=identity.provider,
@@ -555,7 +556,7 @@ def _link_by_email(user: User, identity: ProviderIdentity) -> User:
     security_notice(user.id, "provider_linked", provider=_display_name(identity.provider))
     db.session.commit()
     revocation.publish(sids=claimed)
-    events.record("oauth_linked", user_id=user.id, provider=account.provider, via="verified_email")
+    audit.record("oauth_linked", user_id=user.id, provider=account.provider, via="verified_email")
     return user
 
 
@@ -575,8 +576,8 @@ def _create_user(email: str, identity: ProviderIdentity) -> User:
     db.session.flush()
     _new_account(user, identity, signed_in=True)
     db.session.commit()
-    events.record("user_registered", user_id=user.id, via=identity.provider)
-    events.record("oauth_linked", user_id=user.id, provider=identity.provider, via="sign_up")
+    audit.record("user_registered", user_id=user.id, via=identity.provider)
+    audit.record("oauth_linked", user_id=user.id, provider=identity.provider, via="sign_up")
     return user
 
 
@@ -625,7 +626,7 @@ def _link_identity(user: User, identity: ProviderIdentity) -> OAuthAccount:
             # Linked by a concurrent request (unique provider+subject, or user+provider).
             db.session.rollback()
             raise OAuthAlreadyLinked() from None
-        events.record("oauth_linked", user_id=user.id, provider=identity.provider, via="link")
+        audit.record("oauth_linked", user_id=user.id, provider=identity.provider, via="link")
         return account
     _touch(account, identity, signed_in=False)
     db.session.commit()
@@ -634,7 +635,7 @@ def _link_identity(user: User, identity: ProviderIdentity) -> OAuthAccount:
 
 def list_accounts(user_id: str) -> list[OAuthAccount]:
     """The user's linked provider accounts, oldest first."""
-    user = auth_services.get_active_user(user_id)
+    user = users.get_active_user(user_id)
     return list(
         db.session.execute(
             select(OAuthAccount)
@@ -652,7 +653,7 @@ def unlink(provider_name: str, user_id: str) -> None:
     :raises LastSignInMethod: the user has no password and no other linked provider.
     """
     provider = get_provider(provider_name)
-    user = auth_services.get_active_user(user_id)
+    user = users.get_active_user(user_id)
     # Lock the user row: two concurrent unlinks must not both see "another method remains".
     db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
     account = _user_account(user.id, provider.name)
@@ -669,7 +670,7 @@ def unlink(provider_name: str, user_id: str) -> None:
     db.session.delete(account)
     security_notice(user.id, "provider_unlinked", provider=provider.display_name)
     db.session.commit()
-    events.record("oauth_unlinked", user_id=user.id, provider=provider.name)
+    audit.record("oauth_unlinked", user_id=user.id, provider=provider.name)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -729,7 +730,7 @@ def _usable_email(email: str | None) -> str | None:
 def _linking_user(user_id: str) -> User:
     # An account whose email nobody proved may be someone else's address (a squatter's
     # registration): it may not gather sign-in methods.
-    user = auth_services.get_active_user(user_id)
+    user = users.get_active_user(user_id)
     if not user.email_verified:
         raise EmailNotVerified("Verify your email address before linking a provider.")
     return user

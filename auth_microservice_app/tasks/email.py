@@ -9,8 +9,8 @@ from celery import Task, shared_task
 from celery.signals import worker_ready
 from flask import current_app
 
-from ..auth import outbox
-from ..utils.email import TransientEmailError
+from ..mail import outbox
+from ..mail.messages import TransientEmailError
 
 
 def backoff(retries: int) -> int:

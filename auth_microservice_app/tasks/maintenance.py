@@ -8,8 +8,8 @@ from celery import shared_task
 from flask import current_app
 from sqlalchemy import Delete, delete, or_
 
-from ..auth import ownership, revocation
 from ..extensions import db
+from ..identity import ownership, revocation
 from ..models import EmailOutbox, EmailToken, OAuthState, RevokedToken, SecurityEvent, UserSession
 from ..models.base import utcnow
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Response, request
-from flask_jwt_extended import get_jwt, jwt_required
 
-from ..auth.http import client_info, no_store, tokens
-from ..utils.request_body import load
+from ..web.auth import current_claims, require_token
+from ..web.request_body import load
+from ..web.responses import client_info, no_store, tokens
 from . import bp, services
 from .schemas import (
     BackupCodesSchema,
@@ -20,29 +20,31 @@ from .schemas import (
 
 
 @bp.get("/status")
-@jwt_required()
+@require_token
 def status() -> tuple[Response, int]:
-    return no_store(StatusSchema().dump(services.status(get_jwt()["sub"])))
+    return no_store(StatusSchema().dump(services.status(current_claims()["sub"])))
 
 
 @bp.post("/setup")
-@jwt_required(fresh=True)  # a stolen, refreshed token must not enrol the thief's authenticator
+@require_token(fresh=True)  # a stolen, refreshed token must not enrol the thief's authenticator
 def setup() -> tuple[Response, int]:
     qr_format = SetupQuerySchema().load(request.args)["format"]
-    return no_store(SetupSchema().dump(services.begin_setup(get_jwt()["sub"], qr_format=qr_format)))
+    return no_store(
+        SetupSchema().dump(services.begin_setup(current_claims()["sub"], qr_format=qr_format))
+    )
 
 
 @bp.post("/enable")
-@jwt_required(fresh=True)
+@require_token(fresh=True)
 def enable() -> tuple[Response, int]:
-    codes = services.enable(get_jwt()["sub"], load(CodeSchema())["code"])
+    codes = services.enable(current_claims()["sub"], load(CodeSchema())["code"])
     return no_store(BackupCodesSchema().dump({"backup_codes": codes}))
 
 
 @bp.post("/disable")
-@jwt_required()
+@require_token
 def disable() -> tuple[Response, int]:
-    data, claims = load(DisableSchema()), get_jwt()
+    data, claims = load(DisableSchema()), current_claims()
     services.disable(
         claims["sub"], claims["sid"], data["password"], data["code"], fresh=bool(claims["fresh"])
     )
@@ -50,9 +52,9 @@ def disable() -> tuple[Response, int]:
 
 
 @bp.post("/backup-codes")
-@jwt_required()
+@require_token
 def backup_codes() -> tuple[Response, int]:
-    codes = services.regenerate_backup_codes(get_jwt()["sub"], load(CodeSchema())["code"])
+    codes = services.regenerate_backup_codes(current_claims()["sub"], load(CodeSchema())["code"])
     return no_store(BackupCodesSchema().dump({"backup_codes": codes}))
 
 

@@ -24,17 +24,7 @@ from flask.sansio.app import App
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..auth import events, ownership, throttle
-from ..auth.notifications import security_notice
-from ..auth.services import (
-    ClientInfo,
-    MfaChallenge,
-    TokenPair,
-    get_active_user,
-    revoke_other_sessions,
-    start_session,
-)
-from ..auth.validators import normalize_password
+from .. import audit
 from ..errors import (
     AuthenticationFailed,
     Conflict,
@@ -46,11 +36,14 @@ from ..errors import (
     ValidationFailed,
 )
 from ..extensions import db
-from ..models import User
+from ..identity import challenges, ownership, throttle, tokens
+from ..identity.hashing import hash_password, verify_password
+from ..identity.passwords import normalize_password
+from ..identity.sessions import ClientInfo, TokenPair, revoke_other_sessions, start_session
+from ..identity.users import get_active_user
+from ..mail.notifications import security_notice
 from ..models.two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
-from ..utils import jwt_utils
-from ..utils.security import hash_password, new_token_id, verify_password
-from . import crypto, mfa_token, totp
+from . import crypto, totp
 
 logger = logging.getLogger(__name__)
 METHODS = ("totp", "backup_code")
@@ -265,7 +258,7 @@ def _spend_backup_code(user_id: uuid.UUID, code: str) -> bool:
     result = db.session.execute(
         update(BackupCode)
         .where(BackupCode.id == match, BackupCode.used_at.is_(None))
-        .values(used_at=jwt_utils.now())
+        .values(used_at=tokens.now())
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -287,7 +280,7 @@ def _refuse_code(user_id: uuid.UUID, email: str, action: str, *, counted: str) -
     db.session.rollback()
     other = throttle.ACCOUNT if counted == throttle.CODES else throttle.CODES
     throttle.record_failure(email, other)
-    events.record("mfa_code_rejected", user_id=user_id, action=action)
+    audit.record("mfa_code_rejected", user_id=user_id, action=action)
     raise InvalidMfaCode()
 
 
@@ -339,7 +332,7 @@ def begin_setup(user_id: str, *, qr_format: str = "png") -> TotpSetup:
     except IntegrityError:  # a concurrent first setup inserted the row first
         db.session.rollback()
         raise Conflict("Two-factor setup changed meanwhile; try again.") from None
-    events.record("two_factor_setup_started", user_id=uid)
+    audit.record("two_factor_setup_started", user_id=uid)
     uri = totp.provisioning_uri(secret, account=email, issuer=current_app.config["TOTP_ISSUER"])
     return TotpSetup(secret=secret, otpauth_uri=uri, qr_code=totp.QR_RENDERERS[qr_format](uri))
 
@@ -369,12 +362,12 @@ def enable(user_id: str, code: str) -> list[str]:
     step = totp.matching_step(_secret(credential), code, at=time.time())
     if step is None or not _activate(credential, step):
         db.session.rollback()
-        events.record("two_factor_enable_failed", user_id=uid)
+        audit.record("two_factor_enable_failed", user_id=uid)
         raise InvalidMfaCode()
     codes = _replace_backup_codes(uid)
     security_notice(uid, "two_factor_enabled")
     db.session.commit()
-    events.record("two_factor_enabled", user_id=uid)
+    audit.record("two_factor_enabled", user_id=uid)
     return codes
 
 
@@ -391,7 +384,7 @@ def _activate(credential: TwoFactorCredential, step: int) -> bool:
                 TwoFactorCredential.last_used_step < step,
             ),
         )
-        .values(enabled_at=jwt_utils.now(), last_used_step=step)
+        .values(enabled_at=tokens.now(), last_used_step=step)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -424,7 +417,7 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
             password_hash, normalize_password(password or "")
         ):
             db.session.rollback()
-            events.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
+            audit.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
             raise AuthenticationFailed("The password is incorrect.")
         method = _spend_code(credential, code)
     if method is None:
@@ -435,7 +428,7 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
     security_notice(uid, "two_factor_disabled")
     revoked = revoke_other_sessions(uid, session_id, "two_factor_disabled")  # commits it all
     throttle.succeeded(email)
-    events.record("two_factor_disabled", user_id=uid, sessions_revoked=revoked)
+    audit.record("two_factor_disabled", user_id=uid, sessions_revoked=revoked)
 
 
 def _check_reauthentication(password_hash: str | None, password: str | None, fresh: bool) -> None:
@@ -475,41 +468,11 @@ def regenerate_backup_codes(user_id: str, code: str) -> list[str]:
     codes = _replace_backup_codes(uid)
     db.session.commit()
     throttle.succeeded(email)
-    events.record("backup_codes_regenerated", user_id=uid)
+    audit.record("backup_codes_regenerated", user_id=uid)
     return codes
 
 
 # --- the second sign-in step -----------------------------------------------------------------
-
-
-def start_challenge(user: User, client: ClientInfo, *, amr: list[str]) -> MfaChallenge:
-    """Record a second-factor challenge for a user who passed a first factor, and commit.
-
-    Returns the ``mfa_token`` (a JWT naming the challenge, ``MFA_TOKEN_TTL`` seconds) and the
-    accepted methods. The user's expired challenges are purged on the way.
-    """
-    issued = jwt_utils.now()
-    jti = new_token_id()
-    db.session.execute(
-        delete(MfaChallengeRecord).where(
-            MfaChallengeRecord.user_id == user.id, MfaChallengeRecord.expires_at <= issued
-        )
-    )
-    db.session.add(
-        MfaChallengeRecord(
-            jti=jti,
-            user_id=user.id,
-            amr=list(amr),
-            ip=client.ip,
-            user_agent=(client.user_agent or "")[:512] or None,
-            created_at=issued,
-            expires_at=mfa_token.expires_at(issued),
-        )
-    )
-    token = mfa_token.encode(subject=str(user.id), jti=jti, amr=list(amr), issued_at=issued)
-    db.session.commit()
-    events.record("mfa_challenge_issued", user_id=user.id, amr=list(amr))
-    return MfaChallenge(mfa_token=token, methods=list(METHODS))
 
 
 def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
@@ -527,14 +490,14 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     :raises InvalidMfaCode: wrong or already used code.
     :raises AccountDisabled: the account was disabled after the first factor.
     """
-    claims = mfa_token.decode(token)
+    claims = tokens.decode(token, expected_type=tokens.MFA)
     user = get_active_user(str(claims["sub"]))
     email, uid = user.email, user.id
     credential = _credential(uid)
     if credential is None or not credential.is_enabled:
         db.session.rollback()
         raise TokenInvalid()
-    first_factor = _spend_challenge(str(claims["jti"]), uid)
+    first_factor = challenges.spend_challenge(str(claims["jti"]), uid)
     if first_factor is None:
         db.session.rollback()
         raise TokenInvalid()
@@ -553,29 +516,8 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     amr = [*first_factor, *(["otp"] if "otp" not in first_factor else [])]
     pair = start_session(user, client, amr=amr)  # commits challenge, code and session together
     throttle.succeeded(email, throttle.ACCOUNT, throttle.CODES)
-    events.record("mfa_succeeded", user_id=uid, method=method)
+    audit.record("mfa_succeeded", user_id=uid, method=method)
     return pair
-
-
-def _spend_challenge(jti: str, user_id: uuid.UUID) -> list[str] | None:
-    """The challenge's first-factor ``amr`` once it is spent; None if unknown, used or expired."""
-    now = jwt_utils.now()
-    amr = db.session.execute(
-        update(MfaChallengeRecord)
-        .where(
-            MfaChallengeRecord.jti == jti,
-            MfaChallengeRecord.user_id == user_id,
-            MfaChallengeRecord.used_at.is_(None),
-            MfaChallengeRecord.expires_at > now,
-        )
-        .values(used_at=now)
-        .returning(MfaChallengeRecord.amr)
-        .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    return [str(method) for method in amr] if amr is not None else None
-
-
-# --- operations ------------------------------------------------------------------------------
 
 
 def reencrypt_secrets() -> tuple[int, int]:

@@ -67,7 +67,7 @@ def test_keys_generate_makes_the_first_key_and_production_starts_with_it(tmp_pat
         monkeypatch.setenv(name, value)
     app = create_app()  # a server start: the key is there now
     with app.app_context():
-        from auth_microservice_app.utils.jwt_utils import key_ring
+        from auth_microservice_app.identity.tokens import key_ring
 
         assert key_ring().signing.kid in made.stdout
 

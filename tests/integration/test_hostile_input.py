@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from auth_microservice_app.auth.outbox import LOCAL_DELIVERY
 from auth_microservice_app.extensions import db
+from auth_microservice_app.mail.outbox import LOCAL_DELIVERY
 from auth_microservice_app.models import EmailToken, RevokedToken, User, UserSession
 
 pytestmark = pytest.mark.integration

@@ -38,7 +38,7 @@ from flask import Flask
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from auth_microservice_app.auth import events
+from auth_microservice_app import audit
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, TEST_REDIS_URL, make_app, reset_state
 
 pytestmark = pytest.mark.integration
@@ -368,7 +368,7 @@ def service_scrape(
     Rate limits and the brute-force throttle are on with small limits so that they really
     trigger (the limits count in this process' memory: parallel runs never share them).
     Events whose flows need an outside party (an OAuth provider, an authenticator app, a
-    mail server refusing for good) are recorded with ``events.record``, the function the
+    mail server refusing for good) are recorded with ``audit.record``, the function the
     services call, so their names and labels still come from the service's own mapping.
     """
     reset_state(app, redis_client)
@@ -419,9 +419,9 @@ def service_scrape(
             break
     assert seen[0] == "401" and "429 throttle" in seen and seen[-1] == "429 limit", seen
     with metered.test_request_context("/"):
-        events.record("mfa_succeeded")
-        events.record("oauth_sign_in", provider="google")
-        events.record("email_failed", kind="verify_email", reason="550 mailbox unavailable")
+        audit.record("mfa_succeeded")
+        audit.record("oauth_sign_in", provider="google")
+        audit.record("email_failed", kind="verify_email", reason="550 mailbox unavailable")
     response = client.get("/metrics")
     assert response.status_code == 200
     text = response.get_data(as_text=True)

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from auth_microservice_app.auth.outbox import LOCAL_DELIVERY
+from auth_microservice_app.mail.outbox import LOCAL_DELIVERY
 from tests.conftest import AuthActions, make_app
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from flask import Flask
 
-from auth_microservice_app.utils import security
+from auth_microservice_app.identity import hashing as security
 
 
 class CountingHasher:

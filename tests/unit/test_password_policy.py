@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from auth_microservice_app.auth.validators import (
+from auth_microservice_app.identity.passwords import (
     PolicyViolation,
     check_password_policy,
     common_passwords,
-    normalize_email,
     normalize_password,
 )
+from auth_microservice_app.utils.addresses import normalize_email
 
 
 def check(password: str, email: str = "alice@example.com") -> None:

@@ -122,7 +122,7 @@ def test_unknown_email_wrong_password_and_passwordless_account_answer_identicall
 
 
 def test_unknown_email_still_costs_a_hash_verification(app, client, monkeypatch):
-    from auth_microservice_app.auth import services
+    from auth_microservice_app.auth import flows as services
 
     calls = []
     original = services.burn_password_check

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_lib
 
-from auth_microservice_app.auth.revocation import rebuild_blocklist
+from auth_microservice_app.identity.revocation import rebuild_blocklist
 from auth_microservice_app.utils.redis_client import BLOCKLIST_WARM_KEY
 from tests.conftest import TEST_DATABASE_URL, make_app
 

@@ -13,9 +13,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from auth_microservice_app.auth import services
-from auth_microservice_app.auth.revocation import access_token_horizon, rebuild_blocklist
 from auth_microservice_app.extensions import db
+from auth_microservice_app.identity import sessions as services
+from auth_microservice_app.identity.revocation import access_token_horizon, rebuild_blocklist
 from auth_microservice_app.models import User, UserSession
 from auth_microservice_app.models.base import utcnow
 from auth_microservice_app.tasks.maintenance import purge_expired

@@ -12,7 +12,7 @@ import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from auth_microservice_app.utils import jwt_utils
+from auth_microservice_app.identity import tokens as token_kernel
 from auth_microservice_app.utils.keys import generate_private_key
 
 pytestmark = pytest.mark.integration
@@ -179,17 +179,17 @@ def test_expired_access_token_is_token_expired(app, auth, client):
     tokens = auth.signup_and_login()
     _, claims = parts(tokens["access_token"])
     with app.app_context():
-        old = jwt_utils.TokenClaims(
+        old = token_kernel.TokenClaims(
             subject=claims["sub"],
             session_id=claims["sid"],
             jti="old-jti",
-            issued_at=jwt_utils.now() - timedelta(hours=1),
+            issued_at=token_kernel.now() - timedelta(hours=1),
             email=claims["email"],
             email_verified=False,
             roles=["user"],
             amr=["pwd"],
         )
-        expired = jwt_utils.encode_access(old)
+        expired = token_kernel.encode_access(old)
     assert_401(client.get(ME, headers=auth.bearer(expired)), "token_expired")
 
 

@@ -12,10 +12,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from werkzeug import Request, Response
 
-from auth_microservice_app.auth import outbox
 from auth_microservice_app.extensions import db
+from auth_microservice_app.mail import messages as mail
+from auth_microservice_app.mail import outbox
 from auth_microservice_app.models import EmailOutbox
-from auth_microservice_app.utils import email as mail
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from auth_microservice_app.auth import services as auth_services
-from auth_microservice_app.auth.services import MfaChallenge
+from auth_microservice_app.identity import signin as auth_services
+from auth_microservice_app.identity.signin import MfaChallenge
 from tests.integration.oauth.conftest import (
     CLIENT_ID,
     NATIVE_REDIRECT,

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from auth_microservice_app.auth.outbox import LOCAL_DELIVERY
 from auth_microservice_app.extensions import db
+from auth_microservice_app.mail.outbox import LOCAL_DELIVERY
 from auth_microservice_app.models import EmailOutbox
 from auth_microservice_app.models.base import utcnow
 from tests.conftest import AuthActions

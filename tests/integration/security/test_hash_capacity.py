@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from auth_microservice_app.auth import throttle
+from auth_microservice_app.identity import throttle
 from tests.conftest import PASSWORD
 from tests.hashing import hash_threads_held, pool_of
 
@@ -231,7 +231,7 @@ def test_a_right_password_signs_in_when_only_its_rehash_finds_no_hash_thread(
     busy_app, auth, client, monkeypatch
 ):
     """The upgrade of an old hash is optional: a 503 there must not fail a correct sign-in."""
-    from auth_microservice_app.auth import services
+    from auth_microservice_app.auth import flows as services
     from auth_microservice_app.errors import HashingBusy
 
     auth.register("ada@example.com")

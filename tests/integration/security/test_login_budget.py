@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from auth_microservice_app.auth.login_budget import PREFIX
+from auth_microservice_app.identity.login_budget import PREFIX
 from tests.conftest import PASSWORD
 from tests.hashing import pool_of
 

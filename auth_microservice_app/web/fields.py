@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
-from ..auth.validators import MAX_EMAIL_LENGTH, normalize_email
+from ..utils.addresses import MAX_EMAIL_LENGTH, normalize_email
 
 
 class SafeString(fields.String):

@@ -24,12 +24,13 @@ from typing import Any
 from flask import Flask, Response, current_app
 from sqlalchemy import func, select
 
-from .. import metrics
+from .. import audit, metrics
 from ..extensions import db
+from ..identity import ownership
 from ..models import EmailOutbox, User
 from ..models.base import utcnow
-from ..utils import email as mail
-from . import email_tokens, events, ownership
+from . import links
+from . import messages as mail
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +183,9 @@ def _user_by_email(email: str) -> User | None:
 
 #: purpose -> (email template, the frontend page the link opens)
 LINKS = {
-    email_tokens.VERIFY_EMAIL: ("verify_email", "verify-email"),
-    email_tokens.RESET_PASSWORD: ("reset_password", "reset-password"),
-    email_tokens.MAGIC_LINK: ("magic_link", "magic-link"),
+    links.VERIFY_EMAIL: ("verify_email", "verify-email"),
+    links.RESET_PASSWORD: ("reset_password", "reset-password"),
+    links.MAGIC_LINK: ("magic_link", "magic-link"),
 }
 
 
@@ -192,11 +193,11 @@ def _link_message(user: User | None, purpose: str) -> mail.Message | None:
     """A message carrying a freshly minted link token, or None when nothing should be sent."""
     if user is None or not user.is_active:
         return None
-    if purpose == email_tokens.VERIFY_EMAIL and (user.email_verified or ownership.is_expired(user)):
+    if purpose == links.VERIFY_EMAIL and (user.email_verified or ownership.is_expired(user)):
         return None
     template, action = LINKS[purpose]
-    ttl = email_tokens.ttl(purpose)
-    token = email_tokens.issue(user.id, purpose)
+    ttl = links.ttl(purpose)
+    token = links.issue(user.id, purpose)
     return mail.render(
         template,
         user.email,
@@ -226,16 +227,12 @@ def _user(payload: dict[str, Any]) -> User | None:
 
 
 BUILDERS: dict[str, Callable[[dict[str, Any]], mail.Message | None]] = {
-    VERIFY_EMAIL: lambda p: _link_message(_user(p), email_tokens.VERIFY_EMAIL),
-    VERIFY_EMAIL_REQUEST: lambda p: _link_message(
-        _user_by_email(p["email"]), email_tokens.VERIFY_EMAIL
-    ),
+    VERIFY_EMAIL: lambda p: _link_message(_user(p), links.VERIFY_EMAIL),
+    VERIFY_EMAIL_REQUEST: lambda p: _link_message(_user_by_email(p["email"]), links.VERIFY_EMAIL),
     PASSWORD_RESET_REQUEST: lambda p: _link_message(
-        _user_by_email(p["email"]), email_tokens.RESET_PASSWORD
+        _user_by_email(p["email"]), links.RESET_PASSWORD
     ),
-    MAGIC_LINK_REQUEST: lambda p: _link_message(
-        _user_by_email(p["email"]), email_tokens.MAGIC_LINK
-    ),
+    MAGIC_LINK_REQUEST: lambda p: _link_message(_user_by_email(p["email"]), links.MAGIC_LINK),
     SECURITY_NOTICE: _notice,
 }
 
@@ -274,7 +271,7 @@ def deliver(outbox_id: uuid.UUID) -> str:
     row.processed_at = utcnow()
     db.session.commit()
     if message is not None:
-        events.record("email_sent", kind=kind)
+        audit.record("email_sent", kind=kind)
     else:
         metrics.get().emails.labels(status="skipped").inc()
     return row.status
@@ -290,7 +287,7 @@ def _record_attempt(outbox_id: uuid.UUID, attempts: int, error: str, *, give_up:
         row.status = "failed"
         row.processed_at = utcnow()
         logger.error("email delivery failed for good", extra={"kind": row.kind, "error": error})
-        events.record("email_failed", kind=row.kind, reason=error[:100])
+        audit.record("email_failed", kind=row.kind, reason=error[:100])
     db.session.commit()
 
 

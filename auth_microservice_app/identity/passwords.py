@@ -1,4 +1,4 @@
-"""Pure checks on what users type: email normalisation and the password policy (NIST SP 800-63B)."""
+"""The password policy (NIST SP 800-63B) and what a new password must pass."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import unicodedata
 from functools import lru_cache
 from importlib import resources
 
-from email_validator import EmailNotValidError, validate_email
+from flask import current_app
 
-MAX_EMAIL_LENGTH = 320
+from ..errors import WeakPassword
+from ..utils.breach_check import is_breached
 
 
 class PolicyViolation(ValueError):
@@ -17,34 +18,6 @@ class PolicyViolation(ValueError):
         super().__init__(message)
         self.reason = reason
         self.message = message
-
-
-def normalize_email(value: str) -> str:
-    """Trimmed, syntax-checked (no DNS), domain lower-cased and IDNA-normalised.
-
-    :raises ValueError: when it is not a usable address.
-    """
-    candidate = value.strip()
-    if not candidate or len(candidate) > MAX_EMAIL_LENGTH:
-        raise ValueError("Not a valid email address.")
-    try:
-        result = validate_email(candidate, check_deliverability=False)
-    except EmailNotValidError:
-        raise ValueError("Not a valid email address.") from None
-    return str(result.normalized)
-
-
-def email_key(value: str) -> str:
-    """The form accounts are matched on: normalised as at sign-up, then letter case folded.
-
-    Per-account counters (rate limits, the brute-force throttle) key on this, so
-    ``Victim@ＥXAMPLE。com`` and ``victim@example.com`` share one budget, as they share one
-    account. An address that does not normalise is keyed on its trimmed, lower-cased text.
-    """
-    try:
-        return normalize_email(value).lower()
-    except ValueError:
-        return value.strip().lower()
 
 
 def normalize_password(password: str) -> str:
@@ -79,3 +52,31 @@ def check_password_policy(password: str, *, email: str, min_length: int, max_len
     local_part = email.rsplit("@", 1)[0].lower()
     if len(local_part) >= 3 and local_part in lowered:
         raise PolicyViolation("contains_email", "Do not use your email address in the password.")
+
+
+def validate_new_password(password: str, email: str) -> str:
+    """The normalised password, if policy allows it.
+
+    :raises WeakPassword: with ``details.reason`` (too_short, too_long, common, contains_email,
+        breached).
+    """
+    config = current_app.config
+    try:
+        check_password_policy(
+            password,
+            email=email,
+            min_length=config["PASSWORD_MIN_LENGTH"],
+            max_length=config["PASSWORD_MAX_LENGTH"],
+        )
+    except PolicyViolation as violation:
+        raise WeakPassword(
+            violation.message, details={"password": [violation.message], "reason": violation.reason}
+        ) from None
+    normalized = normalize_password(password)
+    url = config.get("PASSWORD_BREACH_CHECK_URL")
+    if url and is_breached(
+        normalized, range_url=url, timeout=config["PASSWORD_BREACH_CHECK_TIMEOUT"]
+    ):
+        message = "This password has appeared in a data breach."
+        raise WeakPassword(message, details={"password": [message], "reason": "breached"})
+    return normalized

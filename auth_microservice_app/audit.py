@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, g, has_app_context, has_request_context, request
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
-from .. import metrics
-from ..extensions import db
-from ..models.security_event import SecurityEvent
-from ..utils.redis_client import RedisUnavailable, get_redis
+from . import metrics
+from .extensions import db
+from .models.security_event import SecurityEvent
+from .utils.redis_client import RedisUnavailable, get_redis
 
 logger = logging.getLogger("auth_microservice_app.security")
 #: Events a client can trigger at will; see the module docstring.
@@ -207,3 +207,22 @@ def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
 def now_text() -> str:
     """The time as people read it in a notice."""
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def list_events(user_id: str, *, page: int, per_page: int) -> tuple[list[SecurityEvent], int]:
+    """The user's own security events, newest first, and how many there are in all."""
+    owner = uuid.UUID(user_id)
+    total = db.session.execute(
+        select(func.count()).select_from(SecurityEvent).where(SecurityEvent.user_id == owner)
+    ).scalar_one()
+    rows = db.session.execute(
+        select(SecurityEvent)
+        .where(SecurityEvent.user_id == owner)
+        .order_by(SecurityEvent.occurred_at.desc(), SecurityEvent.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).scalars()
+    return list(rows), int(total)
+
+
+# --- administration --------------------------------------------------------------------------

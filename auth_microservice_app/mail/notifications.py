@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from . import events, outbox
+from .. import audit
+from . import outbox
 
 
 def security_notice(user_id: uuid.UUID | str, kind: str, **context: Any) -> None:
@@ -20,6 +21,6 @@ def security_notice(user_id: uuid.UUID | str, kind: str, **context: Any) -> None
     ``provider_unlinked``); ``context`` must be JSON-serialisable.
     The caller commits.
     """
-    context.setdefault("when", events.now_text())
+    context.setdefault("when", audit.now_text())
     outbox.add(outbox.SECURITY_NOTICE, user_id=str(user_id), notice=kind, context=context)
-    events.record(f"notice_{kind}", user_id=user_id)
+    audit.record(f"notice_{kind}", user_id=user_id)

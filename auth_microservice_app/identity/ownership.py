@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, select, update
 
+from .. import audit
 from ..errors import EmailNotVerified
 from ..extensions import db
 from ..models import (
@@ -38,7 +39,7 @@ from ..models import (
     UserSession,
 )
 from ..models.base import utcnow
-from . import events, revocation
+from . import revocation
 
 
 def require_verified(user: User, action: str) -> None:
@@ -85,7 +86,7 @@ def claim(user: User, *, proof: str) -> list[str]:
     ).scalars()
     sids = revocation.record_session_revocation(open_sessions, "account_claimed")
     user.email_verified_at = utcnow()
-    events.record(
+    audit.record(
         "account_claimed", user_id=uid, proof=proof, sessions=len(sids), in_transaction=True
     )
     return sids
@@ -136,7 +137,7 @@ def _delete_accounts(user_ids: list[uuid.UUID], *, reason: str) -> None:
     # Deleted sessions leave the database fallback nothing to find, so Redis must know first.
     db.session.info.setdefault(_PENDING_SIDS, []).extend(sids)
     for user_id in user_ids:
-        events.record("account_deleted", user_id=user_id, reason=reason, in_transaction=True)
+        audit.record("account_deleted", user_id=user_id, reason=reason, in_transaction=True)
     db.session.execute(
         delete(User).where(User.id.in_(user_ids)).execution_options(synchronize_session=False)
     )

@@ -24,8 +24,8 @@ from typing import cast
 from flask import current_app
 from limits import parse
 
+from ..utils.addresses import email_key
 from ..utils.redis_client import RedisUnavailable, get_redis
-from .validators import email_key
 
 PREFIX = "auth:budget:"
 _LOCAL_LIMIT = 10_000

@@ -1,4 +1,4 @@
-"""Response helpers every blueprint that signs users in shares (auth, two_factor, oauth)."""
+"""Response helpers every blueprint shares: no-store bodies, token pairs, sign-in results."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from . import services
+from ..identity.sessions import ClientInfo, TokenPair
+from ..identity.signin import MfaChallenge, SignInResult
 from .schemas import MfaChallengeSchema, TokenPairSchema, UserSchema
 
 # Schemas are stateless once built, and building one costs more than dumping with it.
@@ -14,8 +15,8 @@ _USER_SCHEMA = UserSchema()
 _TOKEN_PAIR_SCHEMA = TokenPairSchema()
 
 
-def client_info() -> services.ClientInfo:
-    return services.ClientInfo(ip=request.remote_addr, user_agent=request.user_agent.string or None)
+def client_info() -> ClientInfo:
+    return ClientInfo(ip=request.remote_addr, user_agent=request.user_agent.string or None)
 
 
 def no_store(body: Any, status: int = 200) -> tuple[Response, int]:
@@ -25,22 +26,16 @@ def no_store(body: Any, status: int = 200) -> tuple[Response, int]:
     return response, status
 
 
-def tokens(pair: services.TokenPair) -> tuple[Response, int]:
+def tokens(pair: TokenPair) -> tuple[Response, int]:
     return no_store(_TOKEN_PAIR_SCHEMA.dump(pair))
 
 
-def sign_in_body(result: services.SignInResult) -> tuple[Response, int]:
+def sign_in_body(result: SignInResult) -> tuple[Response, int]:
     """A token pair, or ``{"mfa_required": true, "mfa_token", "methods"}`` (API.md, /login)."""
-    if isinstance(result, services.MfaChallenge):
+    if isinstance(result, MfaChallenge):
         return no_store(MfaChallengeSchema().dump(result))
     return tokens(result)
 
 
 def user_body(user: Any, status: int = 200) -> tuple[Response, int]:
     return no_store({"user": _USER_SCHEMA.dump(user)}, status)
-
-
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -43,10 +43,10 @@ from typing import Any, cast
 
 from flask import current_app
 
+from .. import audit
 from ..errors import HashingBusy, RateLimited
+from ..utils.addresses import email_key
 from ..utils.redis_client import RedisUnavailable, get_redis
-from . import events
-from .validators import email_key
 
 PREFIX = "auth:throttle:"
 ACCOUNT = "account"
@@ -188,7 +188,7 @@ def reserve(email: str, kind: str = ACCOUNT) -> None:
     if blocked_until is None:
         return
     retry_after = max(1, math.ceil(blocked_until - time.time()))
-    events.record("login_throttled", reason="too_many_failures")
+    audit.record("login_throttled", reason="too_many_failures")
     raise RateLimited(
         "Too many failed attempts. Try again later.",
         details={"retry_after": retry_after},

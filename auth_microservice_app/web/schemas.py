@@ -1,0 +1,42 @@
+"""Shapes every blueprint shares: the strict base of request bodies, and the user and token
+results that signing in answers with."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields
+
+from .fields import UTCTime
+
+# Long enough for any policy, short enough that no one makes us hash a megabyte.
+MAX_PASSWORD_INPUT = 1024
+
+MAX_TOKEN_LENGTH = 4096
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class UserSchema(Schema):
+    id = fields.UUID()
+    email = fields.String()
+    name = fields.String(allow_none=True)
+    email_verified = fields.Boolean()
+    two_factor_enabled = fields.Boolean()
+    roles = fields.List(fields.String())
+    created_at = UTCTime()
+    updated_at = UTCTime()
+
+
+class TokenPairSchema(Schema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class MfaChallengeSchema(Schema):
+    mfa_required = fields.Boolean()
+    mfa_token = fields.String()
+    methods = fields.List(fields.String())
