@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, has_request_context, jsonify
+from flask import Flask, Response, g, has_request_context, jsonify
 from marshmallow import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SQLATimeoutError
@@ -198,6 +198,10 @@ def error_response(
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response.headers[name] = value
+    if has_request_context() and headers and "Retry-After" in headers:
+        # Flask-Limiter, after us, stretches any Retry-After to its own window's reset (an
+        # hour for /register): middleware/rate_limit.py puts this one back
+        g.retry_after = headers["Retry-After"]
     return response
 
 

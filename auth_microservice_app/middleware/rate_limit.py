@@ -225,6 +225,8 @@ def init_app(app: Flask) -> Limiter:
         on_breach=_on_breach,
         enabled=app.config["RATELIMIT_ENABLED"],
     )
+    # registered before the limiter's own hook, so it runs after it (Flask runs them reversed)
+    app.after_request(_keep_our_retry_after)
     limiter.init_app(app)
     _bound_the_fallback(limiter, int(app.config["RATELIMIT_FALLBACK_MAX_KEYS"]))
     app.before_request(_limit_unrouted(limiter))
@@ -242,6 +244,16 @@ def init_app(app: Flask) -> Limiter:
         app.view_functions[endpoint] = view
     app.extensions["rate_limiter"] = limiter
     return limiter
+
+
+def _keep_our_retry_after(response: Response) -> Response:
+    """Put back the ``Retry-After`` an error of ours chose (503: the pool, the hash path, the
+    database; 429: the throttle). Flask-Limiter replaces any ``Retry-After`` with the reset of
+    the endpoint's limit window, which would tell a client a database blip lasts an hour."""
+    ours = g.get("retry_after")
+    if ours is not None:
+        response.headers["Retry-After"] = ours
+    return response
 
 
 def _limit_unrouted(limiter: Limiter) -> Callable[[], None]:

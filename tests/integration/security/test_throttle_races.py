@@ -136,3 +136,20 @@ def test_a_request_that_gets_no_database_connection_in_time_answers_503(make_oth
     assert (
         client.post(LOGIN, json={"email": "victim@example.com", "password": "x"}).status_code == 401
     )
+
+
+def test_a_503_keeps_its_own_retry_after_on_a_rate_limited_endpoint(make_other_app):
+    """Flask-Limiter stretches any Retry-After to its window's reset: a database blip must not
+    tell clients to come back in an hour (/register's window)."""
+    app = make_other_app(
+        RATELIMIT_ENABLED=True, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1
+    )
+    client = app.test_client()
+    with app.app_context(), db.engine.connect():  # the pool's only connection, held
+        response = client.post(
+            "/api/v1/auth/register",
+            json={"email": "new@example.com", "password": "correct horse battery staple"},
+        )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    assert int(response.headers["X-RateLimit-Remaining"]) >= 0  # the limiter's headers stay
