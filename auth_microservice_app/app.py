@@ -10,6 +10,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import apidocs, cli, database, health, metrics, wellknown
+from . import models as _models  # noqa: F401 - every model registered before Alembic or a query
+from . import tasks as _tasks  # noqa: F401 - the shared tasks register themselves on import
+from .auth import bp as auth_bp
 from .config import BaseConfig, load_config, sqlalchemy_url
 from .errors import register_error_handlers
 from .extensions import celery_init_app, db, jwt, migrate
@@ -20,6 +23,8 @@ from .mail import outbox
 from .middleware import auth as auth_middleware
 from .middleware import cors as cors_middleware
 from .middleware import rate_limit, request_context, security_headers
+from .oauth import bp as oauth_bp
+from .two_factor import bp as two_factor_bp
 from .utils import redis_client
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -80,7 +85,6 @@ def register_extensions(app: Flask) -> None:
     redis_client.init_app(app)
     celery_init_app(app)
     metrics.init_app(app)
-    from . import tasks  # noqa: F401 - the shared tasks register themselves on import
 
 
 def register_middleware(app: Flask) -> None:
@@ -97,11 +101,6 @@ def register_middleware(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import models  # noqa: F401 - every model registered before Alembic or a query needs it
-    from .auth import bp as auth_bp
-    from .oauth import bp as oauth_bp
-    from .two_factor import bp as two_factor_bp
-
     app.register_blueprint(health.bp)
     app.register_blueprint(wellknown.bp)
     app.register_blueprint(auth_bp)

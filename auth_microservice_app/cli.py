@@ -9,6 +9,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from . import hash_calibration
+from .errors import NotFound
+from .identity import users
+from .mail import outbox
 from .utils.keys import ALGORITHMS, key_files, load_signing_key, write_new_key
 
 keys_cli = AppGroup("keys", help="JWT signing keys.")
@@ -89,8 +93,6 @@ email_cli = AppGroup("email", help="The email outbox.")
 @email_cli.command("outbox")
 def outbox_status() -> None:
     """Counts by status and the age of the oldest pending message (stuck mail shows here)."""
-    from .mail import outbox
-
     stats = outbox.stats()
     for status, count in sorted(stats["counts"].items()):
         click.echo(f"{status:8} {count}")
@@ -100,8 +102,6 @@ def outbox_status() -> None:
 @email_cli.command("drain")
 def drain_outbox() -> None:
     """Deliver pending messages now, from this process (e.g. after a broker outage)."""
-    from .mail import outbox
-
     click.echo(f"delivered {outbox.drain()}")
 
 
@@ -129,8 +129,6 @@ def calibrate_hash(target_ms: float, budget_seconds: float) -> None:
     Run it on the hardware (and CPU limit) the service runs on; it prints the ARGON2_* lines to
     set. Hashes made with older parameters are upgraded at the users' next login.
     """
-    from . import hash_calibration
-
     config = current_app.config
     current = hash_calibration.Argon2Params(
         time_cost=config["ARGON2_TIME_COST"],
@@ -159,9 +157,6 @@ def _concurrency() -> int | None:
 @click.argument("email")
 def disable_user(email: str) -> None:
     """Disable an account and revoke all its sessions and tokens at once."""
-    from .errors import NotFound
-    from .identity import users
-
     try:
         count = users.disable_user(email)
     except NotFound as exc:
@@ -173,9 +168,6 @@ def disable_user(email: str) -> None:
 @click.argument("email")
 def revoke_sessions(email: str) -> None:
     """Sign an account out everywhere (every session and its tokens)."""
-    from .errors import NotFound
-    from .identity import users
-
     try:
         count = users.revoke_user_sessions(email)
     except NotFound as exc:

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from .utils.encryption import KeyRingError, parse_key_ring
+
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a marker, refused in production
 DEV_TOTP_KEY = "dev-insecure-totp-key-change-me"  # noqa: S105
 #: What the repository's templates put where a real value belongs (secret.yaml: CHANGE_ME,
@@ -451,8 +453,6 @@ class BaseConfig:
 
     def _validate_two_factor(self) -> None:
         if "TOTP_ENCRYPTION_KEYS" in self.REQUIRED_SETTINGS:
-            from .two_factor.crypto import KeyRingError, parse_key_ring
-
             try:
                 parse_key_ring(self.TOTP_ENCRYPTION_KEYS)
             except KeyRingError as exc:  # the message says what is wrong, never the key

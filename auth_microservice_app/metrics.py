@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, current_app, has_app_context, request
+from flask import Flask, current_app, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
@@ -76,38 +75,6 @@ class AuthMetrics:
             "auth_password_hash_busy_total",
             "Hashes refused (503) because no hash thread was free within ARGON2_QUEUE_TIMEOUT.",
             ("operation",),
-        )
-
-
-class OutboxCollector:
-    """Email outbox gauges read from the database at scrape time.
-
-    Delivery happens in Celery workers, which export nothing; the outbox table is the truth
-    every API process can see, so the backlog is measured there.
-    """
-
-    def describe(self) -> list[GaugeMetricFamily]:
-        return []
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        if not has_app_context():
-            return
-        from .mail import outbox
-
-        try:
-            stats = outbox.stats()
-        except Exception:  # noqa: BLE001 - a scrape must not fail because the database did
-            return
-        messages = GaugeMetricFamily(
-            "auth_email_outbox_messages", "Outbox rows by status.", labels=["status"]
-        )
-        for status in ("pending", "sent", "skipped", "failed"):
-            messages.add_metric([status], float(stats["counts"].get(status, 0)))
-        yield messages
-        yield GaugeMetricFamily(
-            "auth_email_outbox_oldest_pending_seconds",
-            "Age of the oldest message still waiting for delivery.",
-            value=float(stats["oldest_pending_seconds"]),
         )
 
 
@@ -201,5 +168,6 @@ def init_app(app: Flask) -> None:
     else:
         exporter = PrometheusMetrics(app, **options)
         app.extensions["auth_metrics"] = AuthMetrics(registry=registry)
-    registry.register(OutboxCollector())
+    # others register their own collectors here (mail.outbox: the backlog gauges)
+    app.extensions["metrics_registry"] = registry
     app.extensions["prometheus_exporter"] = exporter

@@ -1,7 +1,6 @@
 """Accounts and sessions: `/api/v1/auth`."""
 
-from flask import Blueprint
+from . import routes  # noqa: F401 - routes attach themselves to bp
+from .blueprint import bp
 
-bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
-
-from . import routes  # noqa: E402,F401 - routes attach themselves to bp
+__all__ = ["bp"]

@@ -8,6 +8,7 @@ attempts exactly one succeeds. The codes that answer it are the two-factor bluep
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import delete, update
 
@@ -17,10 +18,18 @@ from ..models import MfaChallengeRecord, User
 from ..utils.security import new_token_id
 from . import tokens
 from .sessions import ClientInfo
-from .signin import MfaChallenge
 
 #: What answers a challenge (``POST /api/v1/2fa/verify``).
 METHODS = ("totp", "backup_code")
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    """The first factor passed; a second one is needed (``POST /api/v1/2fa/verify``)."""
+
+    mfa_token: str
+    methods: list[str]
+    mfa_required: bool = True
 
 
 def start_challenge(user: User, client: ClientInfo, *, amr: list[str]) -> MfaChallenge:

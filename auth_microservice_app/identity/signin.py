@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..models import User
+from .challenges import MfaChallenge, start_challenge
 from .sessions import ClientInfo, TokenPair, start_session
-
-
-@dataclass(frozen=True)
-class MfaChallenge:
-    """The first factor passed; a second one is needed (``POST /api/v1/2fa/verify``)."""
-
-    mfa_token: str
-    methods: list[str]
-    mfa_required: bool = True
-
 
 SignInResult = TokenPair | MfaChallenge
 
@@ -26,7 +15,5 @@ def sign_in(user: User, client: ClientInfo, *, amr: list[str]) -> SignInResult:
     Returns a session's token pair, or a second-factor challenge when the user has 2FA on.
     """
     if user.two_factor_enabled:
-        from .challenges import start_challenge
-
         return start_challenge(user, client, amr=amr)
     return start_session(user, client, amr=amr)

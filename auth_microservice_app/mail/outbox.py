@@ -17,11 +17,12 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, has_app_context
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from .. import audit, metrics
@@ -169,6 +170,7 @@ def _dispatch_after_request(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(_dispatch_after_request)
+    app.extensions["metrics_registry"].register(OutboxCollector())
 
 
 def _link(action: str, token: str) -> str:
@@ -346,3 +348,34 @@ def stats() -> dict[str, Any]:
     else:
         age = (utcnow() - oldest).total_seconds()
     return {"counts": counts, "oldest_pending_seconds": round(age, 1)}
+
+
+class OutboxCollector:
+    """Email outbox gauges read from the database at scrape time.
+
+    Delivery happens in Celery workers (or this process's delivery thread), which export
+    nothing; the outbox table is the truth every API process can see, so the backlog is
+    measured there. Registered by :func:`init_app` on the app's metrics registry.
+    """
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if not has_app_context():
+            return
+        try:
+            backlog = stats()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the database did
+            return
+        messages = GaugeMetricFamily(
+            "auth_email_outbox_messages", "Outbox rows by status.", labels=["status"]
+        )
+        for status in ("pending", "sent", "skipped", "failed"):
+            messages.add_metric([status], float(backlog["counts"].get(status, 0)))
+        yield messages
+        yield GaugeMetricFamily(
+            "auth_email_outbox_oldest_pending_seconds",
+            "Age of the oldest message still waiting for delivery.",
+            value=float(backlog["oldest_pending_seconds"]),
+        )

@@ -20,7 +20,7 @@ class TwoFactorCredential(TimestampMixin, db.Model):  # type: ignore[name-define
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
-    #: ``kid:nonce:ciphertext`` (see two_factor/crypto.py), never the secret itself.
+    #: ``kid:nonce:ciphertext`` (see utils/encryption.py), never the secret itself.
     secret_ciphertext: Mapped[str] = mapped_column(String(255), nullable=False)
     enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The newest TOTP time step accepted; a code of this step or an older one is a replay.

@@ -1,7 +1,6 @@
 """Sign in with Google, GitHub and Apple: `/api/v1/oauth`."""
 
-from flask import Blueprint
+from . import routes  # noqa: F401 - routes attach themselves to bp
+from .blueprint import bp
 
-bp = Blueprint("oauth", __name__, url_prefix="/api/v1/oauth")
-
-from . import routes  # noqa: E402,F401 - routes attach themselves to bp
+__all__ = ["bp"]

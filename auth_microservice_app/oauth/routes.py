@@ -10,7 +10,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..web.auth import current_claims, require_token
 from ..web.request_body import load
 from ..web.responses import client_info, no_store, sign_in_body
-from . import bp, services
+from . import services
+from .blueprint import bp
 from .providers import REGISTRY
 from .schemas import (
     AuthorizeQuerySchema,

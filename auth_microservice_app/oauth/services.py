@@ -54,8 +54,9 @@ from ..errors import (
 )
 from ..extensions import db
 from ..identity import ownership, revocation, signin, users
+from ..identity.challenges import MfaChallenge
 from ..identity.sessions import ClientInfo
-from ..identity.signin import MfaChallenge, SignInResult
+from ..identity.signin import SignInResult
 from ..mail.notifications import security_notice
 from ..models import User
 from ..models.base import utcnow

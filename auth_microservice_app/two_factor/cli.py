@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from . import bp, services
+from . import services
+from .blueprint import bp
 
 
 @bp.cli.command("rotate-key")

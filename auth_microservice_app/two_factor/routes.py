@@ -7,7 +7,8 @@ from flask import Response, request
 from ..web.auth import current_claims, require_token
 from ..web.request_body import load
 from ..web.responses import client_info, no_store, tokens
-from . import bp, services
+from . import services
+from .blueprint import bp
 from .schemas import (
     BackupCodesSchema,
     CodeSchema,

@@ -43,7 +43,8 @@ from ..identity.sessions import ClientInfo, TokenPair, revoke_other_sessions, st
 from ..identity.users import get_active_user
 from ..mail.notifications import security_notice
 from ..models.two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
-from . import crypto, totp
+from ..utils import encryption
+from . import totp
 
 logger = logging.getLogger(__name__)
 METHODS = ("totp", "backup_code")
@@ -69,17 +70,17 @@ class TotpSetup:
 def init_app(app: App) -> None:
     """Parse ``TOTP_ENCRYPTION_KEYS`` at start-up, so a bad value fails now, not at first use.
 
-    :raises crypto.KeyRingError: a malformed value outside development and testing (staging and
+    :raises encryption.KeyRingError: a malformed value outside development and testing (staging and
         production refuse it earlier, in ``BaseConfig.validate``).
     """
-    app.extensions["totp_keys"] = crypto.load_key_ring(
+    app.extensions["totp_keys"] = encryption.load_key_ring(
         app.config["TOTP_ENCRYPTION_KEYS"],
         allow_passphrase=app.config["APP_ENV"] in DEVELOPMENT_ENVS,
     )
 
 
-def encryption_keys() -> crypto.EncryptionKeyRing:
-    ring: crypto.EncryptionKeyRing = current_app.extensions["totp_keys"]
+def encryption_keys() -> encryption.EncryptionKeyRing:
+    ring: encryption.EncryptionKeyRing = current_app.extensions["totp_keys"]
     return ring
 
 
@@ -102,7 +103,7 @@ def _secret(credential: TwoFactorCredential) -> str:
         return encryption_keys().decrypt(
             credential.secret_ciphertext, associated_data=_associated_data(credential.user_id)
         )
-    except crypto.DecryptionError as exc:
+    except encryption.DecryptionError as exc:
         db.session.rollback()
         logger.error(  # noqa: TRY400 - an operator's task, not a bug: no traceback
             "TOTP secret cannot be decrypted: restore its key in TOTP_ENCRYPTION_KEYS",

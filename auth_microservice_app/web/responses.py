@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from ..identity.challenges import MfaChallenge
 from ..identity.sessions import ClientInfo, TokenPair
-from ..identity.signin import MfaChallenge, SignInResult
+from ..identity.signin import SignInResult
 from .schemas import MfaChallengeSchema, TokenPairSchema, UserSchema
 
 # Schemas are stateless once built, and building one costs more than dumping with it.

@@ -547,7 +547,7 @@ TOTP_VALUES = [
 
 @pytest.mark.parametrize("value", TOTP_VALUES)
 def test_terraform_accepts_exactly_the_totp_keys_production_accepts(value: str) -> None:
-    from auth_microservice_app.two_factor.crypto import KeyRingError, parse_key_ring
+    from auth_microservice_app.utils.encryption import KeyRingError, parse_key_ring
 
     pattern = totp_key_validation(TERRAFORM_DIR / "variables.tf")
     terraform_accepts = re.search(pattern, value) is not None

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from auth_microservice_app.config import DEV_TOTP_KEY, ConfigError, load_config
-from auth_microservice_app.two_factor.crypto import (
+from auth_microservice_app.utils.encryption import (
     DecryptionError,
     KeyRingError,
     load_key_ring,

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from auth_microservice_app.identity import signin as auth_services
-from auth_microservice_app.identity.signin import MfaChallenge
+from auth_microservice_app.identity.challenges import MfaChallenge
 from tests.integration.oauth.conftest import (
     CLIENT_ID,
     NATIVE_REDIRECT,

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from auth_microservice_app.extensions import db
 from auth_microservice_app.identity import signin as auth_services
-from auth_microservice_app.identity.signin import MfaChallenge
+from auth_microservice_app.identity.challenges import MfaChallenge
 from auth_microservice_app.models import OAuthAccount, OAuthState, User
 from auth_microservice_app.oauth import services
 from auth_microservice_app.utils.redis_client import OAUTH_ONE_TIME_PREFIX

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import text
 
 from auth_microservice_app.extensions import db
-from auth_microservice_app.two_factor.crypto import HKDF_INFO
+from auth_microservice_app.utils.encryption import HKDF_INFO
 from tests.conftest import AuthActions
 
 from .conftest import TwoFactor

@@ -1,0 +1,6 @@
+"""The ``two_factor`` blueprint object, on its own so that its route modules import it without
+importing the package that imports them (no import cycle)."""
+
+from flask import Blueprint
+
+bp = Blueprint("two_factor", __name__, url_prefix="/api/v1/2fa", cli_group="two-factor")
