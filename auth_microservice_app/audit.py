@@ -18,34 +18,131 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import func, insert, select
 
-from . import metrics
 from .extensions import db
 from .models.security_event import SecurityEvent
 from .utils.redis_client import RedisUnavailable, get_redis
+
+
+class Event(StrEnum):
+    """Every security event the service records: the names in logs, rows and metrics."""
+
+    ACCOUNT_CLAIMED = "account_claimed"
+    ACCOUNT_DELETED = "account_deleted"
+    ACCOUNT_DISABLED = "account_disabled"
+    BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
+    EMAIL_BUDGET_SPENT = "email_budget_spent"
+    EMAIL_FAILED = "email_failed"
+    EMAIL_SENT = "email_sent"
+    EMAIL_VERIFIED = "email_verified"
+    LOGGED_OUT_EVERYWHERE = "logged_out_everywhere"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_THROTTLED = "login_throttled"
+    MFA_CHALLENGE_ISSUED = "mfa_challenge_issued"
+    MFA_CODE_REJECTED = "mfa_code_rejected"
+    MFA_SUCCEEDED = "mfa_succeeded"
+    NOTICE_NEW_SIGN_IN = "notice_new_sign_in"
+    NOTICE_PASSWORD_CHANGED = "notice_password_changed"  # noqa: S105 - an event name
+    NOTICE_PROVIDER_LINKED = "notice_provider_linked"
+    NOTICE_PROVIDER_UNLINKED = "notice_provider_unlinked"
+    NOTICE_TWO_FACTOR_DISABLED = "notice_two_factor_disabled"
+    NOTICE_TWO_FACTOR_ENABLED = "notice_two_factor_enabled"
+    OAUTH_FAILED = "oauth_failed"
+    OAUTH_LINKED = "oauth_linked"
+    OAUTH_LINK_PENDING = "oauth_link_pending"
+    OAUTH_LINK_REFUSED = "oauth_link_refused"
+    OAUTH_SIGN_IN = "oauth_sign_in"
+    OAUTH_UNLINKED = "oauth_unlinked"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
+    RATE_LIMITED = "rate_limited"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - an event name
+    SESSION_REVOKED = "session_revoked"
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an event name
+    TWO_FACTOR_DISABLED = "two_factor_disabled"
+    TWO_FACTOR_DISABLE_FAILED = "two_factor_disable_failed"
+    TWO_FACTOR_ENABLED = "two_factor_enabled"
+    TWO_FACTOR_ENABLE_FAILED = "two_factor_enable_failed"
+    TWO_FACTOR_SETUP_STARTED = "two_factor_setup_started"
+    USER_REGISTERED = "user_registered"
+
 
 logger = logging.getLogger("auth_microservice_app.security")
 #: Events a client can trigger at will; see the module docstring.
 SAMPLED = frozenset(
     {
-        "rate_limited",
-        "login_failed",
-        "login_throttled",
-        "mfa_code_rejected",
-        "oauth_failed",
-        "email_budget_spent",
+        Event.RATE_LIMITED,
+        Event.LOGIN_FAILED,
+        Event.LOGIN_THROTTLED,
+        Event.MFA_CODE_REJECTED,
+        Event.OAUTH_FAILED,
+        Event.EMAIL_BUDGET_SPENT,
     }
 )
 SAMPLE_PREFIX = "auth:event-sample:"
 _LOCAL_SAMPLES_LIMIT = 10_000
 #: Never persisted even if a caller passes them by mistake (the log filter redacts them too).
 _SECRET_KEYS = ("password", "token", "secret", "code")
+
+
+#: security event -> (metric attribute, labels); what record() counts by itself.
+EVENT_METRICS: dict[Event, tuple[str, Callable[[dict[str, Any]], dict[str, str]]]] = {
+    Event.LOGIN_SUCCEEDED: ("logins", lambda d: {"result": "success"}),
+    Event.LOGIN_FAILED: (
+        "logins",
+        lambda d: {"result": str(d.get("reason", "invalid_credentials"))},
+    ),
+    Event.LOGIN_THROTTLED: ("logins", lambda d: {"result": "locked"}),
+    Event.MFA_CHALLENGE_ISSUED: ("logins", lambda d: {"result": "mfa_required"}),
+    Event.USER_REGISTERED: ("registrations", lambda d: {"via": str(d.get("via", "password"))}),
+    Event.REFRESH_TOKEN_REUSED: ("refresh_reuse", lambda d: {}),
+    Event.SESSION_REVOKED: ("revocations", lambda d: {"kind": "session"}),
+    Event.TOKEN_REVOKED: ("revocations", lambda d: {"kind": "access_token"}),
+    Event.LOGGED_OUT_EVERYWHERE: ("revocations", lambda d: {"kind": "all_sessions"}),
+    Event.EMAIL_SENT: ("emails", lambda d: {"status": "sent"}),
+    Event.EMAIL_FAILED: ("emails", lambda d: {"status": "failed"}),
+    Event.RATE_LIMITED: ("rate_limited", lambda d: {"endpoint": str(d.get("endpoint"))}),
+    Event.OAUTH_SIGN_IN: (
+        "oauth_sign_ins",
+        lambda d: {"provider": str(d.get("provider")), "result": str(d.get("result", "success"))},
+    ),
+    Event.OAUTH_FAILED: (
+        "oauth_sign_ins",
+        lambda d: {"provider": str(d.get("provider")), "result": str(d.get("reason", "failed"))},
+    ),
+}
+
+TWO_FACTOR_EVENTS = {
+    Event.TWO_FACTOR_ENABLED,
+    Event.TWO_FACTOR_DISABLED,
+    Event.MFA_SUCCEEDED,
+    Event.MFA_CODE_REJECTED,
+    Event.BACKUP_CODES_REGENERATED,
+}
+
+
+def count_event(event: Event, data: dict[str, Any]) -> None:
+    """Move the counter that a security event stands for (no-op outside an app)."""
+    metrics = current_app.extensions.get("auth_metrics")
+    if metrics is None:
+        return
+    if event in TWO_FACTOR_EVENTS:
+        metrics.two_factor.labels(event=event).inc()
+        return
+    mapping = EVENT_METRICS.get(event)
+    if mapping is not None:
+        attribute, labels = mapping
+        metric = getattr(metrics, attribute)
+        label_values = labels(data)
+        (metric.labels(**label_values) if label_values else metric).inc()
 
 
 def _uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
@@ -68,7 +165,7 @@ def _client() -> dict[str, str | None]:
 
 
 def record(
-    event: str,
+    event: Event,
     *,
     user_id: uuid.UUID | str | None = None,
     session_id: uuid.UUID | str | None = None,
@@ -84,12 +181,12 @@ def record(
     clean = _clean(data)
     user, session = _uuid(user_id), _uuid(session_id)
     if event in SAMPLED and has_app_context() and not _first_in_window(event, user):
-        metrics.count_event(event, clean)
+        count_event(event, clean)
         return
     _log(event, user, session, clean)
     if not has_app_context():
         return
-    metrics.count_event(event, clean)
+    count_event(event, clean)
     row = insert(SecurityEvent).values(
         occurred_at=datetime.now(UTC),
         event=event,
@@ -146,7 +243,7 @@ def _first_in_window(event: str, user: uuid.UUID | None) -> bool:
 
 
 def record_per_session(
-    event: str,
+    event: Event,
     session_ids: Sequence[uuid.UUID | str],
     *,
     user_id: uuid.UUID | str | None,
@@ -166,7 +263,7 @@ def record_per_session(
     if not has_app_context():
         return
     for _ in sessions:
-        metrics.count_event(event, clean)
+        count_event(event, clean)
     common = {
         "occurred_at": datetime.now(UTC),
         "event": event,

@@ -83,55 +83,6 @@ def get() -> AuthMetrics:
     return metrics
 
 
-#: security event -> (metric attribute, labels); what events.record counts by itself.
-EVENT_METRICS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, str]]]] = {
-    "login_succeeded": ("logins", lambda d: {"result": "success"}),
-    "login_failed": ("logins", lambda d: {"result": str(d.get("reason", "invalid_credentials"))}),
-    "login_throttled": ("logins", lambda d: {"result": "locked"}),
-    "mfa_challenge_issued": ("logins", lambda d: {"result": "mfa_required"}),
-    "user_registered": ("registrations", lambda d: {"via": str(d.get("via", "password"))}),
-    "refresh_token_reused": ("refresh_reuse", lambda d: {}),
-    "session_revoked": ("revocations", lambda d: {"kind": "session"}),
-    "token_revoked": ("revocations", lambda d: {"kind": "access_token"}),
-    "logged_out_everywhere": ("revocations", lambda d: {"kind": "all_sessions"}),
-    "email_sent": ("emails", lambda d: {"status": "sent"}),
-    "email_failed": ("emails", lambda d: {"status": "failed"}),
-    "rate_limited": ("rate_limited", lambda d: {"endpoint": str(d.get("endpoint"))}),
-    "oauth_sign_in": (
-        "oauth_sign_ins",
-        lambda d: {"provider": str(d.get("provider")), "result": str(d.get("result", "success"))},
-    ),
-    "oauth_failed": (
-        "oauth_sign_ins",
-        lambda d: {"provider": str(d.get("provider")), "result": str(d.get("reason", "failed"))},
-    ),
-}
-TWO_FACTOR_EVENTS = {
-    "two_factor_enabled",
-    "two_factor_disabled",
-    "mfa_succeeded",
-    "mfa_code_rejected",
-    "backup_codes_regenerated",
-    "backup_code_used",
-}
-
-
-def count_event(event: str, data: dict[str, Any]) -> None:
-    """Move the counter that a security event stands for (no-op outside an app)."""
-    metrics = current_app.extensions.get("auth_metrics")
-    if metrics is None:
-        return
-    if event in TWO_FACTOR_EVENTS:
-        metrics.two_factor.labels(event=event).inc()
-        return
-    mapping = EVENT_METRICS.get(event)
-    if mapping is not None:
-        attribute, labels = mapping
-        metric = getattr(metrics, attribute)
-        label_values = labels(data)
-        (metric.labels(**label_values) if label_values else metric).inc()
-
-
 def _protect(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from .. import audit
+from ..audit import Event
 from ..errors import AccountDisabled, AuthenticationFailed, InvalidLinkToken
 from ..extensions import db
 from ..identity import ownership, passwords, revocation, sessions, signin, throttle, users
@@ -23,7 +24,7 @@ def _queue(kind: str, email: str) -> None:
     """Queue ``kind`` for ``email`` if the address's budget for it is not spent
     (:mod:`.budgets`); the caller answers 202 either way."""
     if not budgets.spend(kind, email):
-        audit.record("email_budget_spent", kind=kind)
+        audit.record(Event.EMAIL_BUDGET_SPENT, kind=kind)
         return
     outbox.add(kind, email=email)
     db.session.commit()
@@ -65,7 +66,7 @@ def verify_email(token: str) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     db.session.commit()
-    audit.record("email_verified", user_id=user.id)
+    audit.record(Event.EMAIL_VERIFIED, user_id=user.id)
     return user
 
 
@@ -89,7 +90,7 @@ def reset_password(token: str, password: str) -> None:
     sessions.revoke_other_sessions(user.id, None, "password_reset")  # commits
     revocation.publish(sids=claimed)
     throttle.succeeded(user.email)
-    audit.record("password_reset", user_id=user.id)
+    audit.record(Event.PASSWORD_RESET, user_id=user.id)
 
 
 def change_password(
@@ -114,7 +115,7 @@ def change_password(
     ownership.void_links(user.id)
     _notify_password_change(user, "change")
     sessions.revoke_other_sessions(user.id, None, "password_changed")  # commits
-    audit.record("password_changed", user_id=user.id, session_id=session_id)
+    audit.record(Event.PASSWORD_CHANGED, user_id=user.id, session_id=session_id)
     return sessions.start_session(user, client, amr=["pwd"])
 
 

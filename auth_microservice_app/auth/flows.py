@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from .. import audit
+from ..audit import Event
 from ..errors import (
     AccountDisabled,
     AuthenticationFailed,
@@ -58,7 +59,7 @@ def register_user(email: str, password: str, name: str | None) -> User:
     outbox.add(outbox.VERIFY_EMAIL, user_id=str(user.id))  # committed with the user
     try:
         db.session.flush()  # the unique index speaks here, before the event is written
-        audit.record("user_registered", user_id=user.id, in_transaction=True)
+        audit.record(Event.USER_REGISTERED, user_id=user.id, in_transaction=True)
         db.session.commit()
     except IntegrityError:  # a concurrent registration won the unique index
         db.session.rollback()
@@ -94,10 +95,10 @@ def authenticate(email: str, password: str) -> User:
         if user is None or user.password_hash is None or not usable:
             # past the service-wide budget: as long as a verification, computing none
             (burn_password_check if dummy_allowed else imitate_password_check)(candidate)
-            audit.record("login_failed", reason="invalid_credentials")
+            audit.record(Event.LOGIN_FAILED, reason="invalid_credentials")
             raise AuthenticationFailed()
         if not verify_password(user.password_hash, candidate):
-            audit.record("login_failed", user_id=user.id, reason="invalid_credentials")
+            audit.record(Event.LOGIN_FAILED, user_id=user.id, reason="invalid_credentials")
             raise AuthenticationFailed()
     if user.two_factor_enabled:  # with 2FA the count clears only after the second factor
         throttle.release(email)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, update
 
 from .. import audit
+from ..audit import Event
 from ..extensions import db
 from ..models import MfaChallengeRecord, User
 from ..utils.security import new_token_id
@@ -58,7 +59,7 @@ def start_challenge(user: User, client: ClientInfo, *, amr: list[str]) -> MfaCha
     )
     token = tokens.encode_mfa(subject=str(user.id), jti=jti, amr=list(amr), issued_at=issued)
     db.session.commit()
-    audit.record("mfa_challenge_issued", user_id=user.id, amr=list(amr))
+    audit.record(Event.MFA_CHALLENGE_ISSUED, user_id=user.id, amr=list(amr))
     return MfaChallenge(mfa_token=token, methods=list(METHODS))
 
 

@@ -27,6 +27,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from .. import audit
+from ..audit import Event
 from ..errors import EmailNotVerified
 from ..extensions import db
 from ..models import (
@@ -87,7 +88,7 @@ def claim(user: User, *, proof: str) -> list[str]:
     sids = revocation.record_session_revocation(open_sessions, "account_claimed")
     user.email_verified_at = utcnow()
     audit.record(
-        "account_claimed", user_id=uid, proof=proof, sessions=len(sids), in_transaction=True
+        Event.ACCOUNT_CLAIMED, user_id=uid, proof=proof, sessions=len(sids), in_transaction=True
     )
     return sids
 
@@ -137,7 +138,7 @@ def _delete_accounts(user_ids: list[uuid.UUID], *, reason: str) -> None:
     # Deleted sessions leave the database fallback nothing to find, so Redis must know first.
     db.session.info.setdefault(_PENDING_SIDS, []).extend(sids)
     for user_id in user_ids:
-        audit.record("account_deleted", user_id=user_id, reason=reason, in_transaction=True)
+        audit.record(Event.ACCOUNT_DELETED, user_id=user_id, reason=reason, in_transaction=True)
     db.session.execute(
         delete(User).where(User.id.in_(user_ids)).execution_options(synchronize_session=False)
     )

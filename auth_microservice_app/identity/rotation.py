@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select, update
 
 from .. import audit, metrics
+from ..audit import Event
 from ..database import autocommit_connection
 from ..errors import AccountDisabled, AppError, TokenExpired, TokenRevoked
 from ..extensions import db
@@ -137,6 +138,6 @@ def _refresh_lost(session: UserSession, old_jti: str, now: datetime) -> TokenPai
     sids = revocation.record_session_revocation([session], "refresh_reuse")
     db.session.commit()
     revocation.publish(sids=sids)
-    audit.record("refresh_token_reused", user_id=session.user_id, session_id=session.id)
+    audit.record(Event.REFRESH_TOKEN_REUSED, user_id=session.user_id, session_id=session.id)
     _count_refresh("reuse")
     raise TokenRevoked()

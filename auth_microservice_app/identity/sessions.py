@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import lazyload
 
 from .. import audit
+from ..audit import Event
 from ..errors import NotFound, TokenExpired, TokenInvalid
 from ..extensions import db
 from ..mail.notifications import security_notice
@@ -69,9 +70,9 @@ def start_session(user: User, client: ClientInfo, *, amr: list[str]) -> TokenPai
     retired = _retire_sessions_over_limit(user.id, session.id, issued)
     pair = _token_pair(user, session, fresh=True)
     audit.record(
-        "login_succeeded", user_id=user.id, session_id=session.id, amr=amr, in_transaction=True
+        Event.LOGIN_SUCCEEDED, user_id=user.id, session_id=session.id, amr=amr, in_transaction=True
     )
-    audit.record_per_session("session_revoked", retired, user_id=user.id, reason=SESSION_LIMIT)
+    audit.record_per_session(Event.SESSION_REVOKED, retired, user_id=user.id, reason=SESSION_LIMIT)
     db.session.commit()
     revocation.publish(sids=retired)
     return pair
@@ -203,7 +204,7 @@ def logout(claims: dict[str, Any], refresh_token: str | None) -> None:
 def logout_all(user_id: str) -> int:
     """Revoke every session of the user; returns how many were open."""
     count = revoke_other_sessions(user_id, None, "logout_all")
-    audit.record("logged_out_everywhere", user_id=user_id, sessions=count)
+    audit.record(Event.LOGGED_OUT_EVERYWHERE, user_id=user_id, sessions=count)
     return count
 
 
@@ -238,7 +239,11 @@ def _revoke_sessions(user_id: str, session_ids: set[uuid.UUID], reason: str) -> 
     sids = revocation.record_session_revocation(sessions, reason)
     for sid in sids:
         audit.record(
-            "session_revoked", user_id=user_id, session_id=sid, reason=reason, in_transaction=True
+            Event.SESSION_REVOKED,
+            user_id=user_id,
+            session_id=sid,
+            reason=reason,
+            in_transaction=True,
         )
     db.session.commit()
     revocation.publish(sids=sids)
@@ -264,7 +269,7 @@ def revoke_token(user_id: str, token: str) -> None:
     revocation.record_token_revocation(str(claims["jti"]), uuid.UUID(user_id), expires_at)
     db.session.commit()
     revocation.publish(jtis=[(str(claims["jti"]), expires_at)])
-    audit.record("token_revoked", user_id=user_id, session_id=claims.get("sid"))
+    audit.record(Event.TOKEN_REVOKED, user_id=user_id, session_id=claims.get("sid"))
 
 
 # --- sessions --------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from typing import Any, cast
 from flask import current_app
 
 from .. import audit
+from ..audit import Event
 from ..errors import HashingBusy, RateLimited
 from ..utils.addresses import email_key
 from ..utils.redis_client import RedisUnavailable, get_redis
@@ -188,7 +189,7 @@ def reserve(email: str, kind: str = ACCOUNT) -> None:
     if blocked_until is None:
         return
     retry_after = max(1, math.ceil(blocked_until - time.time()))
-    audit.record("login_throttled", reason="too_many_failures")
+    audit.record(Event.LOGIN_THROTTLED, reason="too_many_failures")
     raise RateLimited(
         "Too many failed attempts. Try again later.",
         details={"retry_after": retry_after},

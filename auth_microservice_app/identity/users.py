@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from .. import audit
+from ..audit import Event
 from ..database import autocommit_connection
 from ..errors import AccountDisabled, NotFound, TokenInvalid
 from ..extensions import db
@@ -125,7 +126,7 @@ def disable_user(email: str) -> int:
         raise NotFound("No such user.")
     user.is_active = False
     count = revoke_other_sessions(user.id, None, "account_disabled")  # commits both
-    audit.record("account_disabled", user_id=user.id, sessions=count)
+    audit.record(Event.ACCOUNT_DISABLED, user_id=user.id, sessions=count)
     return count
 
 
@@ -135,5 +136,5 @@ def revoke_user_sessions(email: str) -> int:
     if user is None:
         raise NotFound("No such user.")
     count = revoke_other_sessions(user.id, None, "admin")
-    audit.record("logged_out_everywhere", user_id=user.id, sessions=count, by="admin")
+    audit.record(Event.LOGGED_OUT_EVERYWHERE, user_id=user.id, sessions=count, by="admin")
     return count

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from .. import audit
+from ..audit import Event
 from . import outbox
 
 
@@ -23,4 +24,4 @@ def security_notice(user_id: uuid.UUID | str, kind: str, **context: Any) -> None
     """
     context.setdefault("when", audit.now_text())
     outbox.add(outbox.SECURITY_NOTICE, user_id=str(user_id), notice=kind, context=context)
-    audit.record(f"notice_{kind}", user_id=user_id)
+    audit.record(Event(f"notice_{kind}"), user_id=user_id)

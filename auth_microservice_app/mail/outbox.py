@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from .. import audit, metrics
+from ..audit import Event
 from ..extensions import db
 from ..identity import ownership
 from ..models import EmailOutbox, User
@@ -273,7 +274,7 @@ def deliver(outbox_id: uuid.UUID) -> str:
     row.processed_at = utcnow()
     db.session.commit()
     if message is not None:
-        audit.record("email_sent", kind=kind)
+        audit.record(Event.EMAIL_SENT, kind=kind)
     else:
         metrics.get().emails.labels(status="skipped").inc()
     return row.status
@@ -289,7 +290,7 @@ def _record_attempt(outbox_id: uuid.UUID, attempts: int, error: str, *, give_up:
         row.status = "failed"
         row.processed_at = utcnow()
         logger.error("email delivery failed for good", extra={"kind": row.kind, "error": error})
-        audit.record("email_failed", kind=row.kind, reason=error[:100])
+        audit.record(Event.EMAIL_FAILED, kind=row.kind, reason=error[:100])
     db.session.commit()
 
 

@@ -35,6 +35,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from .. import audit
+from ..audit import Event
 from ..errors import RateLimited
 from ..utils.addresses import email_key
 
@@ -160,7 +161,7 @@ def _exempt() -> bool:
 
 def _on_breach(limit: RequestLimit) -> None:
     g.rate_limited = True
-    audit.record("rate_limited", endpoint=request.endpoint, limit=str(limit.limit))
+    audit.record(Event.RATE_LIMITED, endpoint=request.endpoint, limit=str(limit.limit))
 
 
 class BoundedMemoryStorage(MemoryStorage):
@@ -273,7 +274,7 @@ def _limit_unrouted(limiter: Limiter) -> Callable[[], None]:
         except Exception:  # noqa: BLE001 - a storage fault must not turn a 404 into a 500
             return
         if not allowed:
-            audit.record("rate_limited", endpoint=None, limit=str(item))
+            audit.record(Event.RATE_LIMITED, endpoint=None, limit=str(item))
             retry_after = str(int(item.get_expiry()))
             raise RateLimited(headers={"Retry-After": retry_after})
 

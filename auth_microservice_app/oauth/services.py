@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
+from ..audit import Event
 from ..errors import (
     AccountDisabled,
     AppError,
@@ -289,7 +290,7 @@ def complete_authorization(
         )
     except AppError as error:
         db.session.rollback()
-        audit.record("oauth_failed", provider=provider.name, reason=error.code)
+        audit.record(Event.OAUTH_FAILED, provider=provider.name, reason=error.code)
         outcome = {"error": error.code}
     except Exception:
         # The browser goes back to the client whatever happened; the trace goes to the log.
@@ -313,11 +314,11 @@ def _refusal(
     ):
         # Checked before the provider's code is redeemed: a callback URL lifted from another
         # browser's flow (login CSRF) gets nowhere near a session.
-        audit.record("oauth_failed", provider=provider.name, reason="browser_mismatch")
+        audit.record(Event.OAUTH_FAILED, provider=provider.name, reason="browser_mismatch")
         return {"error": "invalid_request"}
     if params.get("error"):
         error = params["error"]
-        audit.record("oauth_failed", provider=provider.name, reason="provider_error")
+        audit.record(Event.OAUTH_FAILED, provider=provider.name, reason="provider_error")
         return {"error": error if PROVIDER_ERROR.match(error) else FALLBACK_ERROR}
     return None
 
@@ -373,7 +374,7 @@ def _hold_link(user_id: str, identity: ProviderIdentity) -> str:
         "name": identity.name,
     }
     store.put(store.LINK, link_code, pending, int(current_app.config["OAUTH_CODE_TTL"]))
-    audit.record("oauth_link_pending", provider=identity.provider)
+    audit.record(Event.OAUTH_LINK_PENDING, provider=identity.provider)
     return link_code
 
 
@@ -404,7 +405,7 @@ def exchange_one_time_code(
     if payload is None:
         raise InvalidLinkToken()
     if not _verifier_matches(payload.get("code_challenge"), code_verifier):
-        audit.record("oauth_failed", provider=payload.get("provider"), reason="pkce_mismatch")
+        audit.record(Event.OAUTH_FAILED, provider=payload.get("provider"), reason="pkce_mismatch")
         raise InvalidLinkToken()
     user = _user(payload.get("user_id"))
     if user is None:
@@ -477,7 +478,7 @@ def sign_in_user(user: User, provider_name: str, client: ClientInfo) -> SignInRe
         raise EmailNotVerified()
     result = signin.sign_in(user, client, amr=list(AMR))
     audit.record(
-        "oauth_sign_in",
+        Event.OAUTH_SIGN_IN,
         user_id=user.id,
         provider=provider_name,
         mfa_required=isinstance(result, MfaChallenge),
@@ -540,7 +541,7 @@ def _link_by_email(user: User, identity: ProviderIdentity) -> User:
     """
     if not identity.email_verified:
         audit.record(
-            "oauth_link_refused",
+            Event.OAUTH_LINK_REFUSED,
             user_id=user.id,
             provider=identity.provider,
             provider_email_verified=False,
@@ -557,7 +558,9 @@ def _link_by_email(user: User, identity: ProviderIdentity) -> User:
     security_notice(user.id, "provider_linked", provider=_display_name(identity.provider))
     db.session.commit()
     revocation.publish(sids=claimed)
-    audit.record("oauth_linked", user_id=user.id, provider=account.provider, via="verified_email")
+    audit.record(
+        Event.OAUTH_LINKED, user_id=user.id, provider=account.provider, via="verified_email"
+    )
     return user
 
 
@@ -577,8 +580,8 @@ def _create_user(email: str, identity: ProviderIdentity) -> User:
     db.session.flush()
     _new_account(user, identity, signed_in=True)
     db.session.commit()
-    audit.record("user_registered", user_id=user.id, via=identity.provider)
-    audit.record("oauth_linked", user_id=user.id, provider=identity.provider, via="sign_up")
+    audit.record(Event.USER_REGISTERED, user_id=user.id, via=identity.provider)
+    audit.record(Event.OAUTH_LINKED, user_id=user.id, provider=identity.provider, via="sign_up")
     return user
 
 
@@ -627,7 +630,7 @@ def _link_identity(user: User, identity: ProviderIdentity) -> OAuthAccount:
             # Linked by a concurrent request (unique provider+subject, or user+provider).
             db.session.rollback()
             raise OAuthAlreadyLinked() from None
-        audit.record("oauth_linked", user_id=user.id, provider=identity.provider, via="link")
+        audit.record(Event.OAUTH_LINKED, user_id=user.id, provider=identity.provider, via="link")
         return account
     _touch(account, identity, signed_in=False)
     db.session.commit()
@@ -671,7 +674,7 @@ def unlink(provider_name: str, user_id: str) -> None:
     db.session.delete(account)
     security_notice(user.id, "provider_unlinked", provider=provider.display_name)
     db.session.commit()
-    audit.record("oauth_unlinked", user_id=user.id, provider=provider.name)
+    audit.record(Event.OAUTH_UNLINKED, user_id=user.id, provider=provider.name)
 
 
 # --- helpers ---------------------------------------------------------------------------------

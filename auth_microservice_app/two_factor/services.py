@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .. import audit
+from ..audit import Event
 from ..errors import (
     AuthenticationFailed,
     Conflict,
@@ -281,7 +282,7 @@ def _refuse_code(user_id: uuid.UUID, email: str, action: str, *, counted: str) -
     db.session.rollback()
     other = throttle.ACCOUNT if counted == throttle.CODES else throttle.CODES
     throttle.record_failure(email, other)
-    audit.record("mfa_code_rejected", user_id=user_id, action=action)
+    audit.record(Event.MFA_CODE_REJECTED, user_id=user_id, action=action)
     raise InvalidMfaCode()
 
 
@@ -333,7 +334,7 @@ def begin_setup(user_id: str, *, qr_format: str = "png") -> TotpSetup:
     except IntegrityError:  # a concurrent first setup inserted the row first
         db.session.rollback()
         raise Conflict("Two-factor setup changed meanwhile; try again.") from None
-    audit.record("two_factor_setup_started", user_id=uid)
+    audit.record(Event.TWO_FACTOR_SETUP_STARTED, user_id=uid)
     uri = totp.provisioning_uri(secret, account=email, issuer=current_app.config["TOTP_ISSUER"])
     return TotpSetup(secret=secret, otpauth_uri=uri, qr_code=totp.QR_RENDERERS[qr_format](uri))
 
@@ -363,12 +364,12 @@ def enable(user_id: str, code: str) -> list[str]:
     step = totp.matching_step(_secret(credential), code, at=time.time())
     if step is None or not _activate(credential, step):
         db.session.rollback()
-        audit.record("two_factor_enable_failed", user_id=uid)
+        audit.record(Event.TWO_FACTOR_ENABLE_FAILED, user_id=uid)
         raise InvalidMfaCode()
     codes = _replace_backup_codes(uid)
     security_notice(uid, "two_factor_enabled")
     db.session.commit()
-    audit.record("two_factor_enabled", user_id=uid)
+    audit.record(Event.TWO_FACTOR_ENABLED, user_id=uid)
     return codes
 
 
@@ -418,7 +419,7 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
             password_hash, normalize_password(password or "")
         ):
             db.session.rollback()
-            audit.record("two_factor_disable_failed", user_id=uid, reason="invalid_credentials")
+            audit.record(Event.TWO_FACTOR_DISABLE_FAILED, user_id=uid, reason="invalid_credentials")
             raise AuthenticationFailed("The password is incorrect.")
         method = _spend_code(credential, code)
     if method is None:
@@ -429,7 +430,7 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
     security_notice(uid, "two_factor_disabled")
     revoked = revoke_other_sessions(uid, session_id, "two_factor_disabled")  # commits it all
     throttle.succeeded(email)
-    audit.record("two_factor_disabled", user_id=uid, sessions_revoked=revoked)
+    audit.record(Event.TWO_FACTOR_DISABLED, user_id=uid, sessions_revoked=revoked)
 
 
 def _check_reauthentication(password_hash: str | None, password: str | None, fresh: bool) -> None:
@@ -469,7 +470,7 @@ def regenerate_backup_codes(user_id: str, code: str) -> list[str]:
     codes = _replace_backup_codes(uid)
     db.session.commit()
     throttle.succeeded(email)
-    audit.record("backup_codes_regenerated", user_id=uid)
+    audit.record(Event.BACKUP_CODES_REGENERATED, user_id=uid)
     return codes
 
 
@@ -517,7 +518,7 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     amr = [*first_factor, *(["otp"] if "otp" not in first_factor else [])]
     pair = start_session(user, client, amr=amr)  # commits challenge, code and session together
     throttle.succeeded(email, throttle.ACCOUNT, throttle.CODES)
-    audit.record("mfa_succeeded", user_id=uid, method=method)
+    audit.record(Event.MFA_SUCCEEDED, user_id=uid, method=method)
     return pair
 
 
