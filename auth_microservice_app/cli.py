@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from . import hash_calibration
 from .errors import NotFound
-from .identity import users
+from .identity import accounts
 from .mail import outbox
 from .utils.keys import ALGORITHMS, key_files, load_signing_key, write_new_key
 
@@ -158,7 +158,7 @@ def _concurrency() -> int | None:
 def disable_user(email: str) -> None:
     """Disable an account and revoke all its sessions and tokens at once."""
     try:
-        count = users.disable_user(email)
+        count = accounts.disable_user(email)
     except NotFound as exc:
         raise click.ClickException("no account has this email") from exc
     click.echo(f"disabled; {count} session(s) revoked")
@@ -169,7 +169,7 @@ def disable_user(email: str) -> None:
 def revoke_sessions(email: str) -> None:
     """Sign an account out everywhere (every session and its tokens)."""
     try:
-        count = users.revoke_user_sessions(email)
+        count = accounts.revoke_user_sessions(email)
     except NotFound as exc:
         raise click.ClickException("no account has this email") from exc
     click.echo(f"{count} session(s) revoked")

@@ -19,7 +19,7 @@ from auth_microservice_app.models import (
     User,
 )
 from auth_microservice_app.models.base import utcnow
-from auth_microservice_app.two_factor.services import encryption_keys
+from auth_microservice_app.two_factor.secrets import encryption_keys
 from tests.conftest import AuthActions
 
 API = "/api/v1/auth"

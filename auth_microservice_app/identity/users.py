@@ -1,4 +1,4 @@
-"""Looking accounts up, the profile ``GET /me`` shows, and what an operator does to one."""
+"""Looking accounts up, and the profile ``GET /me`` shows."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from .. import audit
-from ..audit import Event
 from ..database import autocommit_connection
-from ..errors import AccountDisabled, NotFound, TokenInvalid
+from ..errors import AccountDisabled, TokenInvalid
 from ..extensions import db
 from ..models import TwoFactorCredential, User
-from .sessions import revoke_other_sessions
 
 
 def find_user_by_email(email: str, *options: Any) -> User | None:
@@ -114,27 +111,3 @@ def update_profile(user_id: str, name: str | None) -> User:
 
 
 # --- signing in ------------------------------------------------------------------------------
-
-
-def disable_user(email: str) -> int:
-    """Disable an account and end every one of its sessions at once; returns how many.
-
-    :raises NotFound: no account has this email.
-    """
-    user = find_user_by_email(email)
-    if user is None:
-        raise NotFound("No such user.")
-    user.is_active = False
-    count = revoke_other_sessions(user.id, None, "account_disabled")  # commits both
-    audit.record(Event.ACCOUNT_DISABLED, user_id=user.id, sessions=count)
-    return count
-
-
-def revoke_user_sessions(email: str) -> int:
-    """End every session of an account (an operator's "sign out everywhere")."""
-    user = find_user_by_email(email)
-    if user is None:
-        raise NotFound("No such user.")
-    count = revoke_other_sessions(user.id, None, "admin")
-    audit.record(Event.LOGGED_OUT_EVERYWHERE, user_id=user.id, sessions=count, by="admin")
-    return count

@@ -29,6 +29,7 @@ from .. import audit, metrics
 from ..audit import Event
 from ..extensions import db
 from ..identity import ownership
+from ..identity.users import find_user_by_email
 from ..models import EmailOutbox, User
 from ..models.base import utcnow
 from . import links
@@ -178,12 +179,6 @@ def _link(action: str, token: str) -> str:
     return f"{current_app.config['FRONTEND_URL'].rstrip('/')}/{action}?token={token}"
 
 
-def _user_by_email(email: str) -> User | None:
-    return db.session.execute(
-        select(User).where(func.lower(User.email) == email.lower())
-    ).scalar_one_or_none()
-
-
 #: purpose -> (email template, the frontend page the link opens)
 LINKS = {
     links.VERIFY_EMAIL: ("verify_email", "verify-email"),
@@ -231,11 +226,13 @@ def _user(payload: dict[str, Any]) -> User | None:
 
 BUILDERS: dict[str, Callable[[dict[str, Any]], mail.Message | None]] = {
     VERIFY_EMAIL: lambda p: _link_message(_user(p), links.VERIFY_EMAIL),
-    VERIFY_EMAIL_REQUEST: lambda p: _link_message(_user_by_email(p["email"]), links.VERIFY_EMAIL),
-    PASSWORD_RESET_REQUEST: lambda p: _link_message(
-        _user_by_email(p["email"]), links.RESET_PASSWORD
+    VERIFY_EMAIL_REQUEST: lambda p: _link_message(
+        find_user_by_email(p["email"]), links.VERIFY_EMAIL
     ),
-    MAGIC_LINK_REQUEST: lambda p: _link_message(_user_by_email(p["email"]), links.MAGIC_LINK),
+    PASSWORD_RESET_REQUEST: lambda p: _link_message(
+        find_user_by_email(p["email"]), links.RESET_PASSWORD
+    ),
+    MAGIC_LINK_REQUEST: lambda p: _link_message(find_user_by_email(p["email"]), links.MAGIC_LINK),
     SECURITY_NOTICE: _notice,
 }
 

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..web.auth import current_claims, require_token
 from ..web.request_body import load
 from ..web.responses import client_info, no_store, sign_in_body
-from . import services
+from . import flows, linking, services
 from .blueprint import bp
 from .providers import REGISTRY
 from .schemas import (
@@ -72,8 +72,8 @@ def providers() -> Response:
 def authorize(provider: str) -> BaseResponse:
     args = AuthorizeQuerySchema().load(request.args)
     cookie, same_site = _binding_cookie(provider)
-    binding = services.browser_binding(request.cookies.get(cookie))
-    url = services.start_authorization(
+    binding = flows.browser_binding(request.cookies.get(cookie))
+    url = flows.start_authorization(
         provider,
         args["redirect_uri"],
         client_state=args["state"],
@@ -99,13 +99,13 @@ def callback(provider: str) -> BaseResponse:
     # Apple answers with a form POST (response_mode=form_post); the others with a GET.
     params = {**request.args.to_dict(), **request.form.to_dict()}
     binding = request.cookies.get(_binding_cookie(provider)[0])
-    return _redirect(services.complete_authorization(provider, params, browser_binding=binding))
+    return _redirect(flows.complete_authorization(provider, params, browser_binding=binding))
 
 
 @bp.post("/exchange")
 def exchange() -> tuple[Response, int]:
     data = load(ExchangeSchema())
-    result = services.exchange_one_time_code(
+    result = flows.exchange_one_time_code(
         data["code"], client_info(), code_verifier=data["code_verifier"]
     )
     return sign_in_body(result)
@@ -114,13 +114,13 @@ def exchange() -> tuple[Response, int]:
 @bp.post(f"/{PROVIDER}/token")
 def native_token(provider: str) -> tuple[Response, int]:
     data = load(NativeTokenSchema())
-    return sign_in_body(services.sign_in_native(provider, client_info(), **data))
+    return sign_in_body(flows.sign_in_native(provider, client_info(), **data))
 
 
 @bp.get("/accounts")
 @require_token
 def accounts() -> tuple[Response, int]:
-    rows = services.list_accounts(current_claims()["sub"])
+    rows = linking.list_accounts(current_claims()["sub"])
     return no_store({"accounts": OAuthAccountSchema(many=True).dump(rows)})
 
 
@@ -128,9 +128,7 @@ def accounts() -> tuple[Response, int]:
 @require_token(fresh=True)  # a stolen, refreshed token must not attach the thief's identity
 def link(provider: str) -> tuple[Response, int]:
     data = load(LinkSchema())
-    url = services.start_link(
-        provider, current_claims()["sub"], data["redirect_uri"], data["state"]
-    )
+    url = flows.start_link(provider, current_claims()["sub"], data["redirect_uri"], data["state"])
     return no_store({"authorization_url": url})
 
 
@@ -138,12 +136,12 @@ def link(provider: str) -> tuple[Response, int]:
 @require_token(fresh=True)  # only the user who started the link, recently signed in
 def link_confirm() -> tuple[Response, int]:
     data = load(LinkConfirmSchema())
-    account = services.confirm_link(data["code"], current_claims()["sub"])
+    account = linking.confirm_link(data["code"], current_claims()["sub"])
     return no_store(LinkedAccountSchema().dump({"account": account}))
 
 
 @bp.delete(f"/{PROVIDER}")
 @require_token(fresh=True)
 def unlink(provider: str) -> tuple[str, int]:
-    services.unlink(provider, current_claims()["sub"])
+    linking.unlink(provider, current_claims()["sub"])
     return "", 204

@@ -2,11 +2,11 @@
 
 from flask.blueprints import BlueprintSetupState
 
-from . import cli, routes, services  # noqa: F401 - routes and commands attach themselves to bp
+from . import cli, routes, secrets  # noqa: F401 - routes and commands attach themselves to bp
 from .blueprint import bp
 
 
 @bp.record_once
 def _load_keys(state: BlueprintSetupState) -> None:
-    services.init_app(state.app)
-    services.warn_about_secrets_without_a_key(state.app)
+    secrets.init_app(state.app)
+    secrets.warn_about_secrets_without_a_key(state.app)

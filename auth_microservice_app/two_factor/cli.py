@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import services
+from . import secrets
 from .blueprint import bp
 
 
@@ -14,9 +14,9 @@ def rotate_key() -> None:
 
     Put the new key first, keep the old ones, restart, run this; then the old keys may go.
     """
-    changed, total = services.reencrypt_secrets()
-    primary = services.encryption_keys().primary
-    missing = services.secrets_without_a_key()
+    changed, total = secrets.reencrypt_secrets()
+    primary = secrets.encryption_keys().primary
+    missing = secrets.secrets_without_a_key()
     if not missing:
         click.echo(f"re-encrypted {changed} of {total} TOTP secrets; all now under key {primary!r}")
         return

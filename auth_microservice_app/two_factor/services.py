@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
-from typing import Any, NoReturn
 
 from flask import current_app
-from flask.sansio.app import App
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..audit import Event
@@ -32,24 +29,22 @@ from ..errors import (
     FreshTokenRequired,
     InvalidMfaCode,
     RateLimited,
-    ServiceUnavailable,
     TokenInvalid,
     ValidationFailed,
 )
 from ..extensions import db
 from ..identity import challenges, ownership, throttle, tokens
-from ..identity.hashing import hash_password, verify_password
+from ..identity.hashing import verify_password
 from ..identity.passwords import normalize_password
 from ..identity.sessions import ClientInfo, TokenPair, revoke_other_sessions, start_session
 from ..identity.users import get_active_user
 from ..mail.notifications import security_notice
 from ..models.two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
-from ..utils import encryption
 from . import totp
+from .codes import credential_of, enabled_credential, refuse_code, replace_backup_codes, spend_code
+from .secrets import associated_data, encryption_keys, secret_of
 
 logger = logging.getLogger(__name__)
-METHODS = ("totp", "backup_code")
-DEVELOPMENT_ENVS = {"development", "testing"}
 
 
 @dataclass(frozen=True)
@@ -68,109 +63,6 @@ class TotpSetup:
 # --- keys ------------------------------------------------------------------------------------
 
 
-def init_app(app: App) -> None:
-    """Parse ``TOTP_ENCRYPTION_KEYS`` at start-up, so a bad value fails now, not at first use.
-
-    :raises encryption.KeyRingError: a malformed value outside development and testing (staging and
-        production refuse it earlier, in ``BaseConfig.validate``).
-    """
-    app.extensions["totp_keys"] = encryption.load_key_ring(
-        app.config["TOTP_ENCRYPTION_KEYS"],
-        allow_passphrase=app.config["APP_ENV"] in DEVELOPMENT_ENVS,
-    )
-
-
-def encryption_keys() -> encryption.EncryptionKeyRing:
-    ring: encryption.EncryptionKeyRing = current_app.extensions["totp_keys"]
-    return ring
-
-
-def _associated_data(user_id: uuid.UUID) -> str:
-    return f"totp-secret:{user_id}"
-
-
-#: Seconds a client is told to wait when a secret cannot be decrypted: an operator must act.
-UNDECRYPTABLE_RETRY_AFTER = "60"
-
-
-def _secret(credential: TwoFactorCredential) -> str:
-    """The TOTP secret in clear.
-
-    :raises ServiceUnavailable: it is under a key no longer in ``TOTP_ENCRYPTION_KEYS`` (or
-        corrupt): the user is not at fault, an operator has to restore the key, so 503 with a
-        log line that says which key, never 500.
-    """
-    try:
-        return encryption_keys().decrypt(
-            credential.secret_ciphertext, associated_data=_associated_data(credential.user_id)
-        )
-    except encryption.DecryptionError as exc:
-        db.session.rollback()
-        logger.error(  # noqa: TRY400 - an operator's task, not a bug: no traceback
-            "TOTP secret cannot be decrypted: restore its key in TOTP_ENCRYPTION_KEYS",
-            extra={"user_id": str(credential.user_id), "key_id": _kid(credential), "why": str(exc)},
-        )
-        raise ServiceUnavailable(
-            "Two-factor verification is unavailable right now. Try again later.",
-            headers={"Retry-After": UNDECRYPTABLE_RETRY_AFTER},
-        ) from None
-
-
-def _kid(credential: TwoFactorCredential) -> str:
-    return credential.secret_ciphertext.partition(":")[0]
-
-
-def secrets_without_a_key() -> dict[str, int]:
-    """Secrets under a key id that ``TOTP_ENCRYPTION_KEYS`` no longer lists: kid -> count.
-
-    Their users cannot pass (or turn off) 2FA until the key is put back.
-    """
-    ring = encryption_keys()
-    counts: dict[str, int] = {}
-    for stored in db.session.execute(select(TwoFactorCredential.secret_ciphertext)).scalars():
-        kid = stored.partition(":")[0]
-        if kid not in ring.keys:
-            counts[kid] = counts.get(kid, 0) + 1
-    return counts
-
-
-def count_secrets_without_a_key() -> int:
-    """How many secrets no configured key can decrypt: one counting scan, for start-up."""
-    column = TwoFactorCredential.secret_ciphertext
-    under_known_keys = or_(
-        *(column.startswith(f"{kid}:", autoescape=True) for kid in encryption_keys().keys)
-    )
-    return int(
-        db.session.execute(
-            select(func.count()).select_from(TwoFactorCredential).where(~under_known_keys)
-        ).scalar_one()
-    )
-
-
-def warn_about_secrets_without_a_key(app: App) -> None:
-    """Log a warning at start-up when TOTP secrets are under keys no longer configured.
-
-    Best effort: a database that is down or not migrated yet is not this check's business.
-    """
-    with app.app_context():  # type: ignore[attr-defined]
-        try:
-            count = count_secrets_without_a_key()
-        except SQLAlchemyError:
-            db.session.rollback()
-            return
-        finally:
-            db.session.remove()
-    if count:
-        logger.warning(
-            "TOTP secrets under keys no longer in TOTP_ENCRYPTION_KEYS: their users cannot "
-            "pass two-factor; restore the keys, then run `flask two-factor rotate-key`",
-            extra={"credentials": count},
-        )
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-
 def status(user_id: str) -> TwoFactorStatus:
     """Whether 2FA is on, and how many unused backup codes are left.
 
@@ -187,125 +79,6 @@ def status(user_id: str) -> TwoFactorStatus:
     return TwoFactorStatus(enabled=True, backup_codes_remaining=int(remaining or 0))
 
 
-def _credential(user_id: uuid.UUID) -> TwoFactorCredential | None:
-    """The user's credential row, locked for this transaction and freshly read."""
-    return db.session.execute(
-        select(TwoFactorCredential)
-        .where(TwoFactorCredential.user_id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-
-
-def _enabled_credential(user_id: uuid.UUID) -> TwoFactorCredential:
-    credential = _credential(user_id)
-    if credential is None or not credential.is_enabled:
-        db.session.rollback()
-        raise Conflict("Two-factor authentication is not enabled.")
-    return credential
-
-
-# --- spending codes --------------------------------------------------------------------------
-
-
-def _spend_totp(credential: TwoFactorCredential, code: str) -> bool:
-    step = totp.matching_step(_secret(credential), code, at=time.time())
-    if step is None:
-        return False
-    result = db.session.execute(
-        update(TwoFactorCredential)
-        .where(
-            TwoFactorCredential.user_id == credential.user_id,
-            TwoFactorCredential.enabled_at.is_not(None),
-            or_(
-                TwoFactorCredential.last_used_step.is_(None),
-                TwoFactorCredential.last_used_step < step,
-            ),
-        )
-        .values(last_used_step=step)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def _backup_code_hint(user_id: uuid.UUID, normalized: str, kid: str | None = None) -> str:
-    return encryption_keys().lookup_hint(f"{user_id}:{normalized}", kid=kid)
-
-
-def _may_be(row: Any, user_id: uuid.UUID, normalized: str) -> bool:
-    """Whether the code could be ``row``'s: its hint matches, or it has none we can compute
-    (made before hints, or under a key no longer configured), so only argon2 can tell."""
-    hint = row.lookup_hint
-    kid = hint.partition(":")[0] if hint else None
-    if kid is None or kid not in encryption_keys().keys:
-        return True
-    return bool(hint == _backup_code_hint(user_id, normalized, kid))
-
-
-def _spend_backup_code(user_id: uuid.UUID, code: str) -> bool:
-    normalized = totp.normalize_backup_code(code)
-    if normalized is None:
-        return False
-    unused = db.session.execute(
-        select(BackupCode.id, BackupCode.code_hash, BackupCode.lookup_hint).where(
-            BackupCode.user_id == user_id, BackupCode.used_at.is_(None)
-        )
-    ).all()
-    # Salted hashes cannot be looked up: the keyed hint picks the one worth an argon2 check,
-    # so a wrong code usually costs none (it used to cost ten).
-    candidates = [row for row in unused if _may_be(row, user_id, normalized)]
-    match = next((r.id for r in candidates if verify_password(r.code_hash, normalized)), None)
-    if match is None:
-        return False
-    result = db.session.execute(
-        update(BackupCode)
-        .where(BackupCode.id == match, BackupCode.used_at.is_(None))
-        .values(used_at=tokens.now())
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def _spend_code(credential: TwoFactorCredential, code: str) -> str | None:
-    """``"totp"`` or ``"backup_code"`` once the code is spent; None if it is not (or no longer)
-    valid. Six digits are a TOTP code, anything else is tried as a backup code."""
-    if totp.normalize_totp_code(code) is not None:
-        return "totp" if _spend_totp(credential, code) else None
-    return "backup_code" if _spend_backup_code(credential.user_id, code) else None
-
-
-def _refuse_code(user_id: uuid.UUID, email: str, action: str, *, counted: str) -> NoReturn:
-    """Roll back and answer 401; the wrong code counts toward both throttle counts.
-
-    ``counted`` is the count whose reservation already holds this attempt.
-    """
-    db.session.rollback()
-    other = throttle.ACCOUNT if counted == throttle.CODES else throttle.CODES
-    throttle.record_failure(email, other)
-    audit.record(Event.MFA_CODE_REJECTED, user_id=user_id, action=action)
-    raise InvalidMfaCode()
-
-
-def _replace_backup_codes(user_id: uuid.UUID) -> list[str]:
-    """Void every backup code of the user and add a fresh set; returns it in clear, once."""
-    db.session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
-    codes = totp.new_backup_codes()
-    for code in codes:
-        normalized = totp.normalize_backup_code(code)
-        assert normalized is not None  # noqa: S101 - new_backup_codes only makes valid codes
-        db.session.add(
-            BackupCode(
-                user_id=user_id,
-                code_hash=hash_password(normalized),
-                lookup_hint=_backup_code_hint(user_id, normalized),
-            )
-        )
-    return codes
-
-
-# --- enrolment -------------------------------------------------------------------------------
-
-
 def begin_setup(user_id: str, *, qr_format: str = "png") -> TotpSetup:
     """Create a new TOTP secret for the user, pending until :func:`enable`.
 
@@ -319,8 +92,8 @@ def begin_setup(user_id: str, *, qr_format: str = "png") -> TotpSetup:
     ownership.require_verified(user, "set up two-factor authentication")
     email, uid = user.email, user.id
     secret = totp.new_secret()
-    ciphertext = encryption_keys().encrypt(secret, associated_data=_associated_data(uid))
-    credential = _credential(uid)
+    ciphertext = encryption_keys().encrypt(secret, associated_data=associated_data(uid))
+    credential = credential_of(uid)
     if credential is not None and credential.is_enabled:
         db.session.rollback()
         raise Conflict("Two-factor authentication is already enabled.")
@@ -354,19 +127,19 @@ def enable(user_id: str, code: str) -> list[str]:
     user = get_active_user(user_id)
     ownership.require_verified(user, "turn on two-factor authentication")
     uid = user.id
-    credential = _credential(uid)
+    credential = credential_of(uid)
     if credential is None:
         db.session.rollback()
         raise Conflict("No two-factor setup is pending: call POST /api/v1/2fa/setup first.")
     if credential.is_enabled:
         db.session.rollback()
         raise Conflict("Two-factor authentication is already enabled.")
-    step = totp.matching_step(_secret(credential), code, at=time.time())
+    step = totp.matching_step(secret_of(credential), code, at=time.time())
     if step is None or not _activate(credential, step):
         db.session.rollback()
         audit.record(Event.TWO_FACTOR_ENABLE_FAILED, user_id=uid)
         raise InvalidMfaCode()
-    codes = _replace_backup_codes(uid)
+    codes = replace_backup_codes(uid)
     security_notice(uid, "two_factor_enabled")
     db.session.commit()
     audit.record(Event.TWO_FACTOR_ENABLED, user_id=uid)
@@ -411,7 +184,7 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
     """
     user = get_active_user(user_id)
     email, uid, password_hash = user.email, user.id, user.password_hash
-    credential = _enabled_credential(uid)
+    credential = enabled_credential(uid)
     _check_reauthentication(password_hash, password, fresh)
     throttle.reserve(email)
     with throttle.returned_if_unchecked(email):
@@ -421,9 +194,9 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
             db.session.rollback()
             audit.record(Event.TWO_FACTOR_DISABLE_FAILED, user_id=uid, reason="invalid_credentials")
             raise AuthenticationFailed("The password is incorrect.")
-        method = _spend_code(credential, code)
+        method = spend_code(credential, code)
     if method is None:
-        _refuse_code(uid, email, "disable", counted=throttle.ACCOUNT)
+        refuse_code(uid, email, "disable", counted=throttle.ACCOUNT)
     db.session.execute(delete(BackupCode).where(BackupCode.user_id == uid))
     db.session.execute(delete(MfaChallengeRecord).where(MfaChallengeRecord.user_id == uid))
     db.session.execute(delete(TwoFactorCredential).where(TwoFactorCredential.user_id == uid))
@@ -461,13 +234,13 @@ def regenerate_backup_codes(user_id: str, code: str) -> list[str]:
     """
     user = get_active_user(user_id)
     email, uid = user.email, user.id
-    credential = _enabled_credential(uid)
+    credential = enabled_credential(uid)
     throttle.reserve(email)
     with throttle.returned_if_unchecked(email):
-        method = _spend_code(credential, code)
+        method = spend_code(credential, code)
     if method is None:
-        _refuse_code(uid, email, "backup_codes", counted=throttle.ACCOUNT)
-    codes = _replace_backup_codes(uid)
+        refuse_code(uid, email, "backup_codes", counted=throttle.ACCOUNT)
+    codes = replace_backup_codes(uid)
     db.session.commit()
     throttle.succeeded(email)
     audit.record(Event.BACKUP_CODES_REGENERATED, user_id=uid)
@@ -495,7 +268,7 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
     claims = tokens.decode(token, expected_type=tokens.MFA)
     user = get_active_user(str(claims["sub"]))
     email, uid = user.email, user.id
-    credential = _credential(uid)
+    credential = credential_of(uid)
     if credential is None or not credential.is_enabled:
         db.session.rollback()
         raise TokenInvalid()
@@ -512,45 +285,11 @@ def verify(token: str, code: str, client: ClientInfo) -> TokenPair:
         db.session.rollback()
         raise
     with throttle.returned_if_unchecked(email, throttle.CODES):
-        method = _spend_code(credential, code)
+        method = spend_code(credential, code)
     if method is None:
-        _refuse_code(uid, email, "sign_in", counted=throttle.CODES)
+        refuse_code(uid, email, "sign_in", counted=throttle.CODES)
     amr = [*first_factor, *(["otp"] if "otp" not in first_factor else [])]
     pair = start_session(user, client, amr=amr)  # commits challenge, code and session together
     throttle.succeeded(email, throttle.ACCOUNT, throttle.CODES)
     audit.record(Event.MFA_SUCCEEDED, user_id=uid, method=method)
     return pair
-
-
-def reencrypt_secrets() -> tuple[int, int]:
-    """Re-encrypt every TOTP secret not under the first ``TOTP_ENCRYPTION_KEYS`` key, and commit.
-
-    Returns (re-encrypted, total). Each row is rewritten only if unchanged since it was read, so
-    a concurrent setup is never overwritten with an older secret. Secrets under a key no longer
-    configured are left as they are (see :func:`secrets_without_a_key`).
-    """
-    ring = encryption_keys()
-    rows = db.session.execute(
-        select(TwoFactorCredential.user_id, TwoFactorCredential.secret_ciphertext)
-    ).all()
-    changed = 0
-    for user_id, stored in rows:
-        kid = stored.partition(":")[0]
-        if kid == ring.primary or kid not in ring.keys:
-            continue
-        associated = _associated_data(user_id)
-        fresh = ring.encrypt(
-            ring.decrypt(stored, associated_data=associated), associated_data=associated
-        )
-        result = db.session.execute(
-            update(TwoFactorCredential)
-            .where(
-                TwoFactorCredential.user_id == user_id,
-                TwoFactorCredential.secret_ciphertext == stored,
-            )
-            .values(secret_ciphertext=fresh)
-            .execution_options(synchronize_session=False)
-        )
-        changed += int(result.rowcount)  # type: ignore[attr-defined]
-    db.session.commit()
-    return changed, len(rows)

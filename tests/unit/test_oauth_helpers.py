@@ -7,11 +7,11 @@ import hashlib
 import pytest
 from marshmallow import ValidationError
 
+from auth_microservice_app.oauth.flows import client_redirect
 from auth_microservice_app.oauth.providers.apple import name_from_user_field
 from auth_microservice_app.oauth.providers.base import claim_is_true
 from auth_microservice_app.oauth.providers.github import primary_verified_email
 from auth_microservice_app.oauth.schemas import NativeTokenSchema
-from auth_microservice_app.oauth.services import client_redirect
 from auth_microservice_app.oauth.store import storage_key
 
 VERIFIER = "v" * 43

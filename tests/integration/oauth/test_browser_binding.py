@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 
 from auth_microservice_app.extensions import db
 from auth_microservice_app.models import OAuthAccount, SecurityEvent, User
-from auth_microservice_app.oauth import services
+from auth_microservice_app.oauth import flows as services
 from auth_microservice_app.utils.redis_client import OAUTH_ONE_TIME_PREFIX
 from tests.integration.oauth.conftest import (
     CALLBACK,

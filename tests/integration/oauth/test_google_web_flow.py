@@ -18,7 +18,7 @@ from auth_microservice_app.extensions import db
 from auth_microservice_app.identity import signin as auth_services
 from auth_microservice_app.identity.challenges import MfaChallenge
 from auth_microservice_app.models import OAuthAccount, OAuthState, User
-from auth_microservice_app.oauth import services
+from auth_microservice_app.oauth import flows as services
 from auth_microservice_app.utils.redis_client import OAUTH_ONE_TIME_PREFIX
 from tests.conftest import make_app
 from tests.integration.oauth.conftest import (
