@@ -92,7 +92,7 @@ def test_apple_client_secret_is_signed_es256_with_the_team_key():
         ),
     )
     assert isinstance(apple, AppleProvider)
-    secret = apple.client_secret()
+    secret = apple.signed_client_secret()
     header = jwt.get_unverified_header(secret)
     assert (header["alg"], header["kid"]) == ("ES256", "KID1")
     claims = jwt.decode(
@@ -113,7 +113,10 @@ def test_apple_client_secret_does_not_verify_with_another_key():
     assert isinstance(apple, AppleProvider)
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(
-            apple.client_secret(), other.public_key(), algorithms=["ES256"], audience=APPLE_AUDIENCE
+            apple.signed_client_secret(),
+            other.public_key(),
+            algorithms=["ES256"],
+            audience=APPLE_AUDIENCE,
         )
 
 
@@ -128,7 +131,7 @@ def test_apple_client_secret_without_a_usable_key_is_an_upstream_error(settings)
     apple = load_provider("apple", context(APPLE_CLIENT_ID="c", **settings))
     assert isinstance(apple, AppleProvider)
     with pytest.raises(UpstreamError):
-        apple.client_secret()
+        apple.signed_client_secret()
 
 
 def test_metadata_cache_keeps_documents_for_their_ttl(monkeypatch):

@@ -1,4 +1,8 @@
-"""What the OpenID Connect providers (Google, Apple) share: discovery, JWKS and id_token checks.
+"""OpenID Connect: the id_token verifier and the provider base that Google and Apple extend.
+
+``OpenIDProvider`` is a complete provider for any OpenID Connect issuer with discovery (a
+generic one for Microsoft, Okta or Keycloak needs only a subclass naming its settings);
+Google and Apple override its hooks where they differ.
 
 An id_token is accepted only when its signature verifies with a key from the provider's JWKS
 (found by ``kid``, with the key's own algorithm, asymmetric only), and its ``iss``, ``aud``
@@ -10,12 +14,19 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 
 from ...errors import TokenExpired, TokenInvalid, UpstreamError
-from .base import ProviderContext, ProviderIdentity, claim_is_true
+from .base import (
+    ProviderContext,
+    ProviderIdentity,
+    Token,
+    claim_is_true,
+    exchange_authorization_code,
+    oauth_session,
+)
 
 #: Never HS* (a public key as a shared secret) and never ``none``.
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -149,3 +160,130 @@ class OpenIDClient:
         if kid is None:
             return signing[0] if len(signing) == 1 else None
         return next((key for key in signing if key.key_id == kid), None)
+
+
+class OpenIDProvider:
+    """An OpenID provider: discovery, PKCE (S256), nonce, and the identity from the id_token only.
+
+    Endpoints and keys come from ``<PREFIX>_DISCOVERY_URL`` (cached). The id_token's signature
+    (the provider's JWKS), ``iss``, ``aud`` (``<PREFIX>_CLIENT_ID``, plus
+    ``<PREFIX>_EXTRA_AUDIENCES`` for the client ids of native apps), ``exp`` and ``nonce`` are
+    checked by ``OpenIDClient``. Subclasses set the class attributes and override the hooks
+    ``authorization_params``, ``token_request_secret`` and ``profile_name``.
+    """
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    #: The settings' prefix: ``GOOGLE`` reads ``GOOGLE_CLIENT_ID``, ``GOOGLE_DISCOVERY_URL``...
+    config_prefix: ClassVar[str]
+    supports_id_token: ClassVar[bool] = True
+    callback_form_post: ClassVar[bool] = False
+    scope: ClassVar[str] = "openid email profile"
+    #: How the token endpoint authenticates us (None: Authlib's default, client_secret_basic).
+    token_endpoint_auth_method: ClassVar[str | None] = None
+    #: Other spellings of the issuer that the provider documents.
+    issuer_aliases: ClassVar[Mapping[str, Collection[str]]] = {}
+
+    def __init__(
+        self,
+        context: ProviderContext,
+        *,
+        client_id: str,
+        client_secret: str | None,
+        discovery_url: str,
+        extra_audiences: list[str],
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.timeout = context.timeout
+        self.oidc = OpenIDClient(
+            context,
+            provider=self.name,
+            discovery_url=discovery_url,
+            audiences=[client_id, *extra_audiences],
+            issuer_aliases=self.issuer_aliases,
+        )
+
+    @classmethod
+    def client_settings(cls, config: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The constructor's keyword arguments from the settings; None when not configured."""
+        prefix = cls.config_prefix
+        if not config.get(f"{prefix}_CLIENT_ID"):
+            return None
+        return {
+            "client_id": config[f"{prefix}_CLIENT_ID"],
+            "client_secret": config.get(f"{prefix}_CLIENT_SECRET"),
+            "discovery_url": config[f"{prefix}_DISCOVERY_URL"],
+            "extra_audiences": list(config.get(f"{prefix}_EXTRA_AUDIENCES") or []),
+        }
+
+    @classmethod
+    def from_config(cls, context: ProviderContext) -> OpenIDProvider | None:
+        settings = cls.client_settings(context.config)
+        return None if settings is None else cls(context, **settings)
+
+    # --- hooks -----------------------------------------------------------------------------
+
+    def authorization_params(self) -> dict[str, str]:
+        """Extra query parameters of the authorization request."""
+        return {}
+
+    def token_request_secret(self) -> str | None:
+        """The client secret sent with a token request."""
+        return self.client_secret
+
+    def profile_name(self, profile: Mapping[str, Any]) -> str | None:
+        """A display name from what the callback carried besides the code (None: the id_token's)."""
+        return None
+
+    # --- the flow --------------------------------------------------------------------------
+
+    def _session(self, redirect_uri: str, client_secret: str | None) -> Any:
+        options: dict[str, Any] = {}
+        if self.token_endpoint_auth_method:
+            options["token_endpoint_auth_method"] = self.token_endpoint_auth_method
+        return oauth_session(
+            client_id=self.client_id,
+            client_secret=client_secret,
+            redirect_uri=redirect_uri,
+            scope=self.scope,
+            default_timeout=self.timeout,
+            **options,
+        )
+
+    def authorization_url(
+        self, state: str, code_verifier: str, *, redirect_uri: str, nonce: str
+    ) -> str:
+        url, _ = self._session(redirect_uri, self.client_secret).create_authorization_url(
+            self.oidc.endpoint("authorization_endpoint"),
+            state=state,
+            code_verifier=code_verifier,
+            nonce=nonce,
+            **self.authorization_params(),
+        )
+        return str(url)
+
+    def exchange_code(self, code: str, code_verifier: str, *, redirect_uri: str) -> Token:
+        return exchange_authorization_code(
+            self._session(redirect_uri, self.token_request_secret()),
+            self.oidc.endpoint("token_endpoint"),
+            code=code,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+        )
+
+    def fetch_identity(
+        self,
+        token: Token,
+        *,
+        nonce: str | None = None,
+        profile: Mapping[str, Any] | None = None,
+    ) -> ProviderIdentity:
+        id_token = token.get("id_token")
+        if not isinstance(id_token, str):
+            raise TokenInvalid("The provider returned no identity token.")
+        claims = self.oidc.verify(id_token, nonce=nonce)
+        return self.oidc.identity(claims, name=self.profile_name(profile or {}))
+
+    def verify_id_token(self, id_token: str, *, nonce: str | None = None) -> ProviderIdentity:
+        return self.oidc.identity(self.oidc.verify(id_token, nonce=nonce))
