@@ -4,129 +4,19 @@ One class per environment, chosen by ``APP_ENV``. Every value has a documented d
 `.env.example`; staging and production refuse to start when a secret is missing or still at
 its development default, when a value is still a template placeholder, when a public URL is
 plain http or local, and when email would travel in clear text or inside the web process
-without saying so (:class:`ConfigError` names the variable and never shows a secret).
+without saying so (the checks are in :mod:`config_checks`; :class:`ConfigError` names the
+variable and never shows a secret). Reading the environment is :mod:`config_env`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-import click
-
-from .utils.encryption import KeyRingError, parse_key_ring
-
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - a marker, refused in production
-DEV_TOTP_KEY = "dev-insecure-totp-key-change-me"  # noqa: S105
-#: What the repository's templates put where a real value belongs (secret.yaml: CHANGE_ME,
-#: CHANGE_ME_USER, CHANGE_ME_PASSWORD, CHANGE_ME_HOST). Matched case-insensitively as a word
-#: of its own, so "CHANGE_ME_HOST" is one and "exchange_meter" is not.
-PLACEHOLDER = "CHANGE_ME"
-PLACEHOLDER_PATTERN = re.compile(rf"(?<![a-z0-9]){PLACEHOLDER}(?![a-z0-9])", re.IGNORECASE)
-#: Settings read through :meth:`Env.secret`, which may also come from ``NAME_FILE``.
-FILE_SETTINGS = frozenset(
-    {"SECRET_KEY", "JWT_PRIVATE_KEY", "TOTP_ENCRYPTION_KEYS", "METRICS_TOKEN"}
-)
-
-
-class ConfigError(click.ClickException):
-    """The configuration cannot be used: the message names the variable.
-
-    A :class:`click.ClickException`, so that a ``flask ...`` command whose app cannot start
-    prints this one line (``Error: ...``) and exits 1, never a traceback.
-    """
-
-
-class Env:
-    """Typed reads of environment variables with defaults."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def text(self, name: str, default: str = "") -> str:
-        value = self._environ.get(name)
-        return default if value is None or value.strip() == "" else value.strip()
-
-    def optional(self, name: str) -> str | None:
-        value = self.text(name)
-        return value or None
-
-    def integer(self, name: str, default: int) -> int:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-
-    def number(self, name: str, default: float) -> float:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            return float(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.text(name).lower()
-        if not raw:
-            return default
-        if raw in {"1", "true", "yes", "on"}:
-            return True
-        if raw in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-    def items(self, name: str, default: str = "") -> list[str]:
-        return [item.strip() for item in self.text(name, default).split(",") if item.strip()]
-
-    def secret(self, name: str) -> str | None:
-        """A secret inline (``NAME``) or as a file path (``NAME_FILE``, for mounted secrets)."""
-        inline = self.optional(name)
-        if inline:
-            return inline.replace("\\n", "\n")
-        path = self.optional(f"{name}_FILE")
-        if path:
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    return handle.read()
-            except OSError as exc:
-                raise ConfigError(f"{name}_FILE points at an unreadable file: {path}") from exc
-        return None
-
-
-def local_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a public URL of a deployment (plain http, localhost), or None."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme.lower() != "https" or not host:
-        return "must be an https:// URL"
-    if is_local_host(host):
-        return "points at localhost"
-    return None
-
-
-def is_local_host(host: str) -> bool:
-    """localhost, *.localhost, a loopback address (127.0.0.0/8, ::1) or 0.0.0.0 / ::."""
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_loopback or address.is_unspecified
+from . import config_checks
+from .config_checks import DEV_SECRET_KEY, DEV_TOTP_KEY
+from .config_env import ConfigError, Env
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -346,138 +236,11 @@ class BaseConfig:
         }
 
     def validate(self) -> None:
-        """Refuse settings that are unsafe in this environment.
+        """Refuse settings that are unsafe in this environment (see :mod:`config_checks`).
 
         :raises ConfigError: naming the first offending variable (never its value).
         """
-        self._validate_required()
-        self._validate_placeholders()
-        self._validate_email()
-        self._validate_two_factor()
-        self._validate_oauth()
-        if self.ARGON2_QUEUE_TIMEOUT <= 0:
-            raise ConfigError("ARGON2_QUEUE_TIMEOUT must be a positive number of seconds")
-        if self.ARGON2_MAX_WAITING < 0:
-            raise ConfigError("ARGON2_MAX_WAITING must be 0 or more")
-        if not 0 <= self.ARGON2_NICE <= 19:
-            raise ConfigError("ARGON2_NICE must be between 0 and 19")
-        if "*" in self.CORS_ORIGINS:
-            raise ConfigError(
-                "CORS_ORIGINS must list origins: '*' cannot be combined with credentials"
-            )
-        if self.JWT_ALGORITHM not in {"RS256", "ES256", "EdDSA"}:
-            raise ConfigError("JWT_ALGORITHM must be one of RS256, ES256, EdDSA")
-        self._validate_public_urls()
-        self._validate_broker()
-
-    def _validate_required(self) -> None:
-        defaults = {"SECRET_KEY": DEV_SECRET_KEY, "TOTP_ENCRYPTION_KEYS": DEV_TOTP_KEY}
-        for name in self.REQUIRED_SETTINGS:
-            value = getattr(self, name, None)
-            if name == "JWT_PRIVATE_KEY" and self.JWT_KEYS_DIR:
-                continue
-            if not value:
-                source = f"{name} or {name}_FILE" if name in FILE_SETTINGS else name
-                raise ConfigError(
-                    f"{name} must be set in {self.ENV_NAME} (environment variable {source})"
-                )
-            if defaults.get(name) == value:
-                raise ConfigError(f"{name} is left at its development default in {self.ENV_NAME}")
-
-    def _validate_placeholders(self) -> None:
-        """Staging/production: no setting may still hold a template's CHANGE_ME."""
-        if not self.REQUIRED_SETTINGS:
-            return
-        for name, value in vars(self).items():
-            values = value if isinstance(value, list | tuple) else [value]
-            if name.isupper() and any(
-                isinstance(item, str) and PLACEHOLDER_PATTERN.search(item) for item in values
-            ):
-                # the value may be a secret with a real part around the marker: never shown
-                raise ConfigError(
-                    f"{name} still holds the template placeholder {PLACEHOLDER} in "
-                    f"{self.ENV_NAME}: replace it with the real value"
-                )
-
-    def _validate_public_urls(self) -> None:
-        """Staging/production: the issuer, the email links and CORS origins are public https."""
-        if not self.REQUIRED_SETTINGS or self.ALLOW_INSECURE_URLS:
-            return
-        urls = [("JWT_ISSUER", self.JWT_ISSUER), ("FRONTEND_URL", self.FRONTEND_URL)]
-        count = len(self.CORS_ORIGINS)
-        urls += [
-            (f"CORS_ORIGINS (entry {index} of {count})", origin)
-            for index, origin in enumerate(self.CORS_ORIGINS, start=1)
-        ]
-        for where, url in urls:
-            problem = local_url_problem(url)
-            if problem:
-                raise ConfigError(
-                    f"{where} {problem} in {self.ENV_NAME} (ALLOW_INSECURE_URLS=true allows "
-                    "http:// and localhost URLs, for a local production-like trial only)"
-                )
-
-    def _validate_broker(self) -> None:
-        """Staging/production: emails go through a broker unless in-process is a decision."""
-        if self.REQUIRED_SETTINGS and not (
-            self.CELERY_BROKER_URL or self.EMAIL_DELIVERY_IN_PROCESS
-        ):
-            raise ConfigError(
-                f"CELERY_BROKER_URL must be set in {self.ENV_NAME}: without a broker emails "
-                "are sent inside the web process; set EMAIL_DELIVERY_IN_PROCESS=true if that "
-                "is intended"
-            )
-
-    def _validate_email(self) -> None:
-        backends = {"console", "file", "smtp", "sendgrid"}
-        if self.EMAIL_BACKEND not in backends:
-            raise ConfigError(f"EMAIL_BACKEND must be one of {', '.join(sorted(backends))}")
-        if self.REQUIRED_SETTINGS and self.EMAIL_BACKEND == "console":
-            # the console backend prints link tokens: never in a deployed environment
-            raise ConfigError(f"EMAIL_BACKEND=console is for development, not {self.ENV_NAME}")
-        if self.EMAIL_BACKEND == "sendgrid" and not self.SENDGRID_API_KEY:
-            raise ConfigError("SENDGRID_API_KEY must be set when EMAIL_BACKEND=sendgrid")
-        if self.SMTP_SECURITY not in {"starttls", "ssl", "none"}:
-            raise ConfigError("SMTP_SECURITY must be starttls, ssl or none")
-        if (
-            self.REQUIRED_SETTINGS
-            and self.EMAIL_BACKEND == "smtp"
-            and self.SMTP_SECURITY == "none"
-            and not self.SMTP_ALLOW_PLAINTEXT
-        ):
-            # the password and every link token would cross the network in clear text
-            raise ConfigError(
-                f"SMTP_SECURITY=none sends mail unencrypted: use starttls or ssl in "
-                f"{self.ENV_NAME}, or set SMTP_ALLOW_PLAINTEXT=true if that is intended"
-            )
-
-    def _validate_two_factor(self) -> None:
-        if "TOTP_ENCRYPTION_KEYS" in self.REQUIRED_SETTINGS:
-            try:
-                parse_key_ring(self.TOTP_ENCRYPTION_KEYS)
-            except KeyRingError as exc:  # the message says what is wrong, never the key
-                raise ConfigError(
-                    f"TOTP_ENCRYPTION_KEYS {exc} (expected kid:base64key,...)"
-                ) from None
-        if self.SMS_BACKEND not in {"console", "twilio"}:
-            raise ConfigError("SMS_BACKEND must be console or twilio")
-
-    def _validate_oauth(self) -> None:
-        """Staging/production: a configured provider (client id set) must have its secret."""
-        if not self.REQUIRED_SETTINGS:
-            return
-        needed = {
-            "GOOGLE_CLIENT_ID": ("GOOGLE_CLIENT_SECRET",),
-            "GITHUB_CLIENT_ID": ("GITHUB_CLIENT_SECRET",),
-            "APPLE_CLIENT_ID": ("APPLE_TEAM_ID", "APPLE_KEY_ID", "APPLE_PRIVATE_KEY"),
-        }
-        configured = [client_id for client_id in needed if getattr(self, client_id)]
-        for client_id in configured:
-            for name in needed[client_id]:
-                if not getattr(self, name):
-                    raise ConfigError(f"{name} must be set in {self.ENV_NAME} when {client_id} is")
-        if configured and not self.OAUTH_CALLBACK_BASE_URL.startswith("https://"):
-            raise ConfigError(f"OAUTH_CALLBACK_BASE_URL must be an https URL in {self.ENV_NAME}")
+        config_checks.validate(self)
 
 
 class DevelopmentConfig(BaseConfig):

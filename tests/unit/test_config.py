@@ -8,13 +8,13 @@ from dotenv import dotenv_values
 from auth_microservice_app import config as config_module
 from auth_microservice_app.config import (
     DEV_SECRET_KEY,
-    PLACEHOLDER,
     ConfigError,
     DevelopmentConfig,
     ProductionConfig,
     StagingConfig,
     load_config,
 )
+from auth_microservice_app.config_checks import PLACEHOLDER
 
 PRODUCTION_ENV = {
     "APP_ENV": "production",

@@ -20,13 +20,12 @@ from flask import Flask
 
 from auth_microservice_app import create_app
 from auth_microservice_app.config import (
-    PLACEHOLDER,
-    PLACEHOLDER_PATTERN,
     ConfigError,
     ProductionConfig,
     StagingConfig,
     load_config,
 )
+from auth_microservice_app.config_checks import PLACEHOLDER, PLACEHOLDER_PATTERN
 
 # PyYAML ships no type information and the project carries no stubs for it: import it
 # untyped, so mypy stays clean whether or not stubs are added later.
