@@ -90,9 +90,9 @@ class AppleProvider(OpenIDProvider):
         except (jwt.PyJWTError, ValueError, TypeError):
             raise UpstreamError("Sign in with Apple is not fully configured.") from None
 
-    def authorization_params(self) -> dict[str, str]:
+    def authorization_params(self, nonce: str) -> dict[str, str]:
         # Apple requires form_post whenever name or email is asked for.
-        return {"response_mode": "form_post"}
+        return {**super().authorization_params(nonce), "response_mode": "form_post"}
 
     def token_request_secret(self) -> str | None:
         return self.signed_client_secret()

@@ -136,6 +136,74 @@ class OAuthProvider(Protocol):
         ...
 
 
+class CodeFlowProvider:
+    """The authorization-code flow with PKCE (S256) that every provider runs.
+
+    A subclass names its endpoints (``authorization_endpoint``, ``token_endpoint``) and may add
+    query parameters to the authorization request (``authorization_params``) or send another
+    client secret to the token endpoint (``token_request_secret``); it reads the identity itself
+    (``fetch_identity``, ``verify_id_token``).
+    """
+
+    scope: ClassVar[str]
+    #: How the token endpoint authenticates us (None: Authlib's default, client_secret_basic).
+    token_endpoint_auth_method: ClassVar[str | None] = None
+
+    def __init__(
+        self, context: ProviderContext, *, client_id: str, client_secret: str | None
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.timeout = context.timeout
+
+    def authorization_endpoint(self) -> str:
+        raise NotImplementedError
+
+    def token_endpoint(self) -> str:
+        raise NotImplementedError
+
+    def authorization_params(self, nonce: str) -> dict[str, str]:
+        """Extra query parameters of the authorization request (``nonce`` for OIDC)."""
+        return {}
+
+    def token_request_secret(self) -> str | None:
+        """The client secret sent with a token request."""
+        return self.client_secret
+
+    def _session(self, redirect_uri: str, client_secret: str | None) -> Any:
+        options: dict[str, Any] = {}
+        if self.token_endpoint_auth_method:
+            options["token_endpoint_auth_method"] = self.token_endpoint_auth_method
+        return oauth_session(
+            client_id=self.client_id,
+            client_secret=client_secret,
+            redirect_uri=redirect_uri,
+            scope=self.scope,
+            default_timeout=self.timeout,
+            **options,
+        )
+
+    def authorization_url(
+        self, state: str, code_verifier: str, *, redirect_uri: str, nonce: str
+    ) -> str:
+        url, _ = self._session(redirect_uri, self.client_secret).create_authorization_url(
+            self.authorization_endpoint(),
+            state=state,
+            code_verifier=code_verifier,
+            **self.authorization_params(nonce),
+        )
+        return str(url)
+
+    def exchange_code(self, code: str, code_verifier: str, *, redirect_uri: str) -> Token:
+        return exchange_authorization_code(
+            self._session(redirect_uri, self.token_request_secret()),
+            self.token_endpoint(),
+            code=code,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+        )
+
+
 def fetch_json(url: str, *, timeout: float, headers: Mapping[str, str] | None = None) -> Any:
     """GET ``url`` and parse its JSON.
 

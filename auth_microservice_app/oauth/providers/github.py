@@ -6,21 +6,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ...errors import UpstreamError, ValidationFailed
-from .base import (
-    ProviderContext,
-    ProviderIdentity,
-    Token,
-    exchange_authorization_code,
-    fetch_json,
-    oauth_session,
-)
+from .base import CodeFlowProvider, ProviderContext, ProviderIdentity, Token, fetch_json
 
 GITHUB_AUTHORIZE_URL = "https://github.com/login/oauth/authorize"
 GITHUB_TOKEN_URL = "https://github.com/login/oauth/access_token"  # noqa: S105 - a URL
 GITHUB_API_URL = "https://api.github.com"
 
 
-class GitHubProvider:
+class GitHubProvider(CodeFlowProvider):
     """GitHub as an OAuth 2 provider (it has no OpenID Connect for users, so no id_token).
 
     The subject is GitHub's numeric user id (logins can be renamed). The email is the account's
@@ -32,7 +25,8 @@ class GitHubProvider:
     display_name: ClassVar[str] = "GitHub"
     supports_id_token: ClassVar[bool] = False
     callback_form_post: ClassVar[bool] = False
-    scope = "read:user user:email"
+    scope: ClassVar[str] = "read:user user:email"
+    token_endpoint_auth_method: ClassVar[str | None] = "client_secret_post"  # noqa: S105
 
     def __init__(
         self,
@@ -44,12 +38,10 @@ class GitHubProvider:
         token_url: str,
         api_url: str,
     ) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
+        super().__init__(context, client_id=client_id, client_secret=client_secret)
         self.authorize_url = authorize_url
         self.token_url = token_url
         self.api_url = api_url.rstrip("/")
-        self.timeout = context.timeout
 
     @classmethod
     def from_config(cls, context: ProviderContext) -> GitHubProvider | None:
@@ -65,33 +57,12 @@ class GitHubProvider:
             api_url=config.get("GITHUB_API_URL") or GITHUB_API_URL,
         )
 
-    def _session(self, redirect_uri: str) -> Any:
-        return oauth_session(
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            redirect_uri=redirect_uri,
-            scope=self.scope,
-            token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method name
-            default_timeout=self.timeout,
-        )
+    # GitHub has no nonce (no id_token): state and PKCE protect the flow.
+    def authorization_endpoint(self) -> str:
+        return self.authorize_url
 
-    def authorization_url(
-        self, state: str, code_verifier: str, *, redirect_uri: str, nonce: str
-    ) -> str:
-        # GitHub has no nonce (no id_token); state and PKCE protect the flow.
-        url, _ = self._session(redirect_uri).create_authorization_url(
-            self.authorize_url, state=state, code_verifier=code_verifier
-        )
-        return str(url)
-
-    def exchange_code(self, code: str, code_verifier: str, *, redirect_uri: str) -> Token:
-        return exchange_authorization_code(
-            self._session(redirect_uri),
-            self.token_url,
-            code=code,
-            code_verifier=code_verifier,
-            redirect_uri=redirect_uri,
-        )
+    def token_endpoint(self) -> str:
+        return self.token_url
 
     def fetch_identity(
         self,

@@ -19,14 +19,7 @@ from typing import Any, ClassVar
 import jwt
 
 from ...errors import TokenExpired, TokenInvalid, UpstreamError
-from .base import (
-    ProviderContext,
-    ProviderIdentity,
-    Token,
-    claim_is_true,
-    exchange_authorization_code,
-    oauth_session,
-)
+from .base import CodeFlowProvider, ProviderContext, ProviderIdentity, Token, claim_is_true
 
 #: Never HS* (a public key as a shared secret) and never ``none``.
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -162,7 +155,7 @@ class OpenIDClient:
         return next((key for key in signing if key.key_id == kid), None)
 
 
-class OpenIDProvider:
+class OpenIDProvider(CodeFlowProvider):
     """An OpenID provider: discovery, PKCE (S256), nonce, and the identity from the id_token only.
 
     Endpoints and keys come from ``<PREFIX>_DISCOVERY_URL`` (cached). The id_token's signature
@@ -179,8 +172,6 @@ class OpenIDProvider:
     supports_id_token: ClassVar[bool] = True
     callback_form_post: ClassVar[bool] = False
     scope: ClassVar[str] = "openid email profile"
-    #: How the token endpoint authenticates us (None: Authlib's default, client_secret_basic).
-    token_endpoint_auth_method: ClassVar[str | None] = None
     #: Other spellings of the issuer that the provider documents.
     issuer_aliases: ClassVar[Mapping[str, Collection[str]]] = {}
 
@@ -193,9 +184,7 @@ class OpenIDProvider:
         discovery_url: str,
         extra_audiences: list[str],
     ) -> None:
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.timeout = context.timeout
+        super().__init__(context, client_id=client_id, client_secret=client_secret)
         self.oidc = OpenIDClient(
             context,
             provider=self.name,
@@ -224,53 +213,20 @@ class OpenIDProvider:
 
     # --- hooks -----------------------------------------------------------------------------
 
-    def authorization_params(self) -> dict[str, str]:
-        """Extra query parameters of the authorization request."""
-        return {}
+    def authorization_endpoint(self) -> str:
+        return self.oidc.endpoint("authorization_endpoint")
 
-    def token_request_secret(self) -> str | None:
-        """The client secret sent with a token request."""
-        return self.client_secret
+    def token_endpoint(self) -> str:
+        return self.oidc.endpoint("token_endpoint")
+
+    def authorization_params(self, nonce: str) -> dict[str, str]:
+        return {"nonce": nonce}
 
     def profile_name(self, profile: Mapping[str, Any]) -> str | None:
         """A display name from what the callback carried besides the code (None: the id_token's)."""
         return None
 
-    # --- the flow --------------------------------------------------------------------------
-
-    def _session(self, redirect_uri: str, client_secret: str | None) -> Any:
-        options: dict[str, Any] = {}
-        if self.token_endpoint_auth_method:
-            options["token_endpoint_auth_method"] = self.token_endpoint_auth_method
-        return oauth_session(
-            client_id=self.client_id,
-            client_secret=client_secret,
-            redirect_uri=redirect_uri,
-            scope=self.scope,
-            default_timeout=self.timeout,
-            **options,
-        )
-
-    def authorization_url(
-        self, state: str, code_verifier: str, *, redirect_uri: str, nonce: str
-    ) -> str:
-        url, _ = self._session(redirect_uri, self.client_secret).create_authorization_url(
-            self.oidc.endpoint("authorization_endpoint"),
-            state=state,
-            code_verifier=code_verifier,
-            nonce=nonce,
-            **self.authorization_params(),
-        )
-        return str(url)
-
-    def exchange_code(self, code: str, code_verifier: str, *, redirect_uri: str) -> Token:
-        return exchange_authorization_code(
-            self._session(redirect_uri, self.token_request_secret()),
-            self.oidc.endpoint("token_endpoint"),
-            code=code,
-            code_verifier=code_verifier,
-            redirect_uri=redirect_uri,
-        )
+    # --- the identity ----------------------------------------------------------------------
 
     def fetch_identity(
         self,
