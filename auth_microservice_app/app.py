@@ -24,6 +24,8 @@ from .middleware import auth as auth_middleware
 from .middleware import cors as cors_middleware
 from .middleware import rate_limit, request_context, security_headers
 from .oauth import bp as oauth_bp
+from .oauth2 import bp as oauth2_bp
+from .oauth2 import server as oauth2_server
 from .two_factor import bp as two_factor_bp
 from .utils import redis_client
 
@@ -106,6 +108,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(two_factor_bp)
     app.register_blueprint(oauth_bp)
+    app.register_blueprint(oauth2_bp)
+    oauth2_server.init_app(app)
     apidocs.init_app(app)  # after every blueprint: the docs are built from the url map
 
 

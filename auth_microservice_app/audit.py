@@ -38,6 +38,10 @@ class Event(StrEnum):
     ACCOUNT_DELETED = "account_deleted"
     ACCOUNT_DISABLED = "account_disabled"
     BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
+    CLIENT_AUTH_FAILED = "client_auth_failed"
+    CLIENT_CREATED = "client_created"
+    CLIENT_DELETED = "client_deleted"
+    CLIENT_SECRET_ROTATED = "client_secret_rotated"  # noqa: S105 - an event name
     EMAIL_BUDGET_SPENT = "email_budget_spent"
     EMAIL_FAILED = "email_failed"
     EMAIL_SENT = "email_sent"
@@ -85,6 +89,7 @@ SAMPLED = frozenset(
         Event.MFA_CODE_REJECTED,
         Event.OAUTH_FAILED,
         Event.EMAIL_BUDGET_SPENT,
+        Event.CLIENT_AUTH_FAILED,
     }
 )
 SAMPLE_PREFIX = "auth:event-sample:"

@@ -13,6 +13,7 @@ from . import hash_calibration
 from .errors import NotFound
 from .identity import accounts
 from .mail import outbox
+from .oauth2.cli import clients_cli
 from .utils.keys import ALGORITHMS, key_files, load_signing_key, write_new_key
 
 keys_cli = AppGroup("keys", help="JWT signing keys.")
@@ -179,3 +180,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(auth_cli)
     app.cli.add_command(email_cli)
+    app.cli.add_command(clients_cli)

@@ -88,6 +88,15 @@ class BaseConfig:
         self.SESSION_MAX_PER_USER = env.integer("SESSION_MAX_PER_USER", 100)
         self.REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 0)
 
+        # Service clients (OAuth 2.0 client credentials, introspection)
+        # the client_id claim of users' access tokens (RFC 9068): this service's own clients
+        self.FIRST_PARTY_CLIENT_ID = env.text("FIRST_PARTY_CLIENT_ID", "first-party")
+        self.SERVICE_TOKEN_EXPIRES = env.integer("SERVICE_TOKEN_EXPIRES", 15 * 60)
+        # seconds the previous secret keeps working after `clients rotate-secret` (0: none)
+        self.CLIENT_SECRET_ROTATION_OVERLAP = env.integer("CLIENT_SECRET_ROTATION_OVERLAP", 86400)
+        # seconds a process keeps a client's record (a disabled client calls for so long)
+        self.SERVICE_CLIENT_CACHE_SECONDS = env.number("SERVICE_CLIENT_CACHE_SECONDS", 5.0)
+
         # Passwords
         t, m, p = self.DEFAULT_ARGON2
         self.ARGON2_TIME_COST = env.integer("ARGON2_TIME_COST", t)
@@ -166,6 +175,9 @@ class BaseConfig:
         self.SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90)
         # GET /apispec.json per IP (the OpenAPI document, ETag and max-age=300 for the rest)
         self.RATELIMIT_APISPEC = env.text("RATELIMIT_APISPEC", "60/minute")
+        # per service client (the /oauth2 endpoints are not limited per IP, except failures)
+        self.RATELIMIT_OAUTH2_TOKEN = env.text("RATELIMIT_OAUTH2_TOKEN", "60/minute")
+        self.RATELIMIT_OAUTH2_INTROSPECT = env.text("RATELIMIT_OAUTH2_INTROSPECT", "12000/minute")
         self.LOGIN_THROTTLE_ENABLED = env.flag("LOGIN_THROTTLE_ENABLED", True)
         self.LOGIN_THROTTLE_THRESHOLD = env.integer("LOGIN_THROTTLE_THRESHOLD", 5)
         self.LOGIN_THROTTLE_BASE_SECONDS = env.integer("LOGIN_THROTTLE_BASE_SECONDS", 1)

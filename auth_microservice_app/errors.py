@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, jsonify
+from flask import Flask, Response, g, has_request_context, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SQLATimeoutError
@@ -161,6 +161,10 @@ class HashingBusy(ServiceUnavailable):
     message = "Too many password checks at once. Try again shortly."
 
 
+#: The service endpoints speak OAuth 2.0: their errors (ours too: 429, 503, 413) are
+#: ``{"error", "error_description"}``; Authlib shapes the protocol's own.
+OAUTH2_PREFIX = "/oauth2/"
+
 # werkzeug's HTTP errors mapped onto our codes (anything else falls back to its status class).
 HTTP_CODES = {
     400: ("bad_request", "The request could not be understood."),
@@ -192,8 +196,11 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """The envelope every error leaves in."""
-    response = jsonify(error_envelope(code, message, details))
+    """The envelope every error leaves in; on ``/oauth2`` the OAuth 2.0 shape (RFC 6749 §5.2)."""
+    if has_request_context() and request.path.startswith(OAUTH2_PREFIX):
+        response = jsonify({"error": code, "error_description": message})
+    else:
+        response = jsonify(error_envelope(code, message, details))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():

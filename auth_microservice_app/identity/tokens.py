@@ -1,9 +1,11 @@
 """Every token this service signs and the one place that verifies them.
 
-Kinds: access (``typ: at+jwt``, audience ``JWT_AUDIENCE``), refresh (``<aud>:refresh``) and the
-second-factor challenge (``<aud>:mfa``). All are signed by the key ring's current key, and all
-are verified by :func:`verify`: the key is chosen by ``kid`` and decides the algorithm (never
-the token's ``alg``), then one PyJWT decode checks signature, issuer, audience and times.
+Kinds: access (``typ: at+jwt``, audience ``JWT_AUDIENCE``), service (a client-credentials
+token, RFC 9068 like access, ``sub`` = ``client_id``, with ``scope``), refresh
+(``<aud>:refresh``) and the second-factor challenge (``<aud>:mfa``). All are signed by the key
+ring's current key, and all are verified by :func:`decode`: the key is chosen by ``kid`` and
+decides the algorithm (never the token's ``alg``), then one PyJWT decode checks signature,
+issuer, audience and times.
 
 Encoding goes through Flask-JWT-Extended's public ``create_*_token``; every claim is set
 explicitly (``jti``, ``iat``, ``nbf``, ``exp`` included) so that a token can be re-issued
@@ -32,11 +34,33 @@ from ..utils.keys import KeyError_, KeyRing, load_key_ring
 ACCESS = "access"
 REFRESH = "refresh"
 MFA = "mfa"
+SERVICE = "service"
+#: Kinds a resource server is shown (RFC 9068 access tokens): they share the audience.
+RESOURCE_KINDS = (ACCESS, SERVICE)
+#: The claims of a user's access token (``claims_supported`` in the discovery documents).
+ACCESS_TOKEN_CLAIMS = (
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "type",
+    "sid",
+    "fresh",
+    "email",
+    "email_verified",
+    "roles",
+    "amr",
+    "client_id",
+)
 #: Claims every token of each kind must carry (PyJWT's ``require``).
 REQUIRED = {
     ACCESS: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
     REFRESH: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
     MFA: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "amr"],
+    SERVICE: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "client_id", "scope"],
 }
 
 
@@ -78,7 +102,7 @@ def audience(kind: str, base: str | None = None) -> str:
     """The audience of a token kind. Refresh and MFA tokens get their own, so a service that
     checks only ``aud`` never mistakes one for an access token."""
     base = base or current_app.config["JWT_AUDIENCE"]
-    return base if kind == ACCESS else f"{base}:{kind}"
+    return base if kind in RESOURCE_KINDS else f"{base}:{kind}"
 
 
 def _timestamps(issued_at: datetime, ttl: int) -> dict[str, Any]:
@@ -103,6 +127,7 @@ def encode_access(claims: TokenClaims) -> str:
         **_common(claims),
         **_timestamps(claims.issued_at, config["JWT_ACCESS_TOKEN_EXPIRES"]),
         "aud": config["JWT_AUDIENCE"],
+        "client_id": config["FIRST_PARTY_CLIENT_ID"],  # RFC 9068: the client it was issued to
     }
     return create_access_token(
         claims.subject,
@@ -146,6 +171,27 @@ def encode_mfa(*, subject: str, jti: str, amr: list[str], issued_at: datetime) -
         signing.private_key,
         algorithm=signing.algorithm,
         headers={"kid": signing.kid, "typ": "JWT"},
+    )
+
+
+def encode_service(*, client_id: str, scope: str, jti: str, issued_at: datetime, ttl: int) -> str:
+    """A service's access token (client credentials): RFC 9068, ``sub`` = ``client_id``."""
+    signing = key_ring().signing
+    claims = {
+        "iss": current_app.config["JWT_ISSUER"],
+        "aud": audience(SERVICE),
+        "sub": client_id,
+        "client_id": client_id,
+        "scope": scope,
+        **_timestamps(issued_at, ttl),
+        "jti": jti,
+        "type": SERVICE,
+    }
+    return pyjwt.encode(
+        claims,
+        signing.private_key,
+        algorithm=signing.algorithm,
+        headers={"kid": signing.kid, "typ": "at+jwt"},
     )
 
 
@@ -205,11 +251,30 @@ def decode(token: str, *, expected_type: str, allow_expired: bool = False) -> di
         raise TokenInvalid() from None
     if claims.get("type") != expected_type:
         raise TokenInvalid()
-    if expected_type == ACCESS and header.get("typ") != "at+jwt":
+    if expected_type in RESOURCE_KINDS and header.get("typ") != "at+jwt":
         raise TokenInvalid()
     if expected_type == MFA and not isinstance(claims.get("amr"), list):
         raise TokenInvalid()
     return claims
+
+
+def decode_resource_token(token: str) -> dict[str, Any] | None:
+    """The claims of a valid access token of ours, a user's or a service's; None otherwise.
+
+    The unverified ``type`` claim only chooses which kind to verify as (one signature check);
+    :func:`decode` then checks everything, that claim included.
+    """
+    try:
+        payload = json.loads(base64url_decode(token.split(".")[1]))
+        kind = payload.get("type") if isinstance(payload, dict) else None
+    except (ValueError, TypeError, IndexError, binascii.Error):
+        return None
+    if kind not in RESOURCE_KINDS:
+        return None
+    try:
+        return decode(token, expected_type=str(kind))
+    except (TokenInvalid, TokenExpired):
+        return None
 
 
 def decode_any(token: str) -> dict[str, Any] | None:
@@ -255,7 +320,7 @@ def init_app(app: Flask) -> None:
     app.extensions["jwt_keys"] = ring
     base = app.config["JWT_AUDIENCE"]
     app.extensions["jwt_decode"] = DecodeSettings(
-        audiences={kind: audience(kind, base) for kind in (ACCESS, REFRESH, MFA)},
+        audiences={kind: audience(kind, base) for kind in (ACCESS, REFRESH, MFA, SERVICE)},
         issuer=app.config["JWT_ISSUER"],
         leeway=int(app.config["JWT_LEEWAY"]),
     )

@@ -19,6 +19,7 @@ bounded to ``RATELIMIT_FALLBACK_MAX_KEYS`` keys.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import ipaddress
@@ -26,6 +27,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RequestLimit
@@ -105,6 +107,25 @@ def account_from_mfa_token() -> str:
     return _hashed("mfa:", token) if token else client_ip()
 
 
+@never_raises
+def service_client() -> str:
+    """The service client an ``/oauth2`` request names (HTTP Basic or the form), hashed.
+
+    Named, not yet authenticated: a wrong secret spends that client's budget, which is why
+    failed authentications also count per IP (``RATELIMIT_LOGIN``).
+    """
+    client_id = ""
+    header = request.headers.get("Authorization", "")
+    if header[:6].lower() == "basic ":
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        client_id = unquote(decoded.partition(":")[0])
+    elif request.content_length and request.content_length <= (
+        current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    ):
+        client_id = request.form.get("client_id", "")
+    return _hashed("svc:", client_id) if client_id else client_ip()
+
+
 def failed_credentials(response: Response) -> bool:
     """Whether the answer was a failed credential check (wrong password, unknown account)."""
     return response.status_code == 401
@@ -141,12 +162,27 @@ ENDPOINT_LIMITS: dict[str, list[Limit]] = {
     "oauth.authorize": [Limit("RATELIMIT_OAUTH_AUTHORIZE")],
     "oauth.link": [Limit("RATELIMIT_OAUTH_AUTHORIZE")],
     "two_factor.verify": [Limit("RATELIMIT_2FA"), Limit("RATELIMIT_2FA", account_from_mfa_token)],
+    # per service client; failed client authentications also per IP
+    "oauth2.token": [
+        Limit("RATELIMIT_OAUTH2_TOKEN", service_client),
+        Limit("RATELIMIT_LOGIN", deduct_when=failed_credentials),
+    ],
+    "oauth2.revoke": [
+        Limit("RATELIMIT_OAUTH2_TOKEN", service_client),
+        Limit("RATELIMIT_LOGIN", deduct_when=failed_credentials),
+    ],
+    "oauth2.introspect": [
+        Limit("RATELIMIT_OAUTH2_INTROSPECT", service_client),
+        Limit("RATELIMIT_LOGIN", deduct_when=failed_credentials),
+    ],
     # a megabyte-sized document (served from memory, but bandwidth is shared)
     "flasgger.apispec": [Limit("RATELIMIT_APISPEC")],
 }
 #: Paths that other services and probes call often and that hold nothing to guess; Swagger
-#: UI's page and static files (the document it loads, /apispec.json, is limited above).
+#: UI's page and static files (the document it loads, /apispec.json, is limited above); the
+#: service endpoints, limited per client above (a fleet of services may share one egress IP).
 EXEMPT_PREFIXES = (
+    "/oauth2/",
     "/health",
     "/metrics",
     "/.well-known/",

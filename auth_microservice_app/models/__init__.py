@@ -4,6 +4,7 @@ from .email import EmailOutbox, EmailToken
 from .oauth import OAuthAccount, OAuthState
 from .revoked_token import RevokedToken
 from .security_event import SecurityEvent
+from .service_client import ServiceClient
 from .session import UserSession
 from .two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
 from .user import User
@@ -17,6 +18,7 @@ __all__ = [
     "OAuthState",
     "RevokedToken",
     "SecurityEvent",
+    "ServiceClient",
     "TwoFactorCredential",
     "User",
     "UserSession",

@@ -16,6 +16,8 @@ class RevokedToken(db.Model):  # type: ignore[name-defined]
     __tablename__ = "revoked_tokens"
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True, nullable=False)
+    #: The user of a revoked user token; None for a service token (then ``client_id`` is set).
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, nullable=False)
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

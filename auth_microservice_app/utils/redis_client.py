@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 BLOCKLIST_PREFIX = "auth:blocklist:"
 REVOKED_SID_PREFIX = "auth:revoked-sid:"
+#: service client id -> the epoch second up to which its tokens are void
+REVOKED_CLIENT_PREFIX = "auth:revoked-client:"
 #: Present only once the blocklist has been rebuilt from the database after Redis came up empty.
 BLOCKLIST_WARM_KEY = "auth:blocklist-warm"
 BLOCKLIST_REBUILD_LOCK = "auth:blocklist-rebuild-lock"
