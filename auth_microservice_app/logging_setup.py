@@ -7,6 +7,7 @@ import re
 import sys
 from typing import Any
 
+import click
 from flask import g, has_request_context
 from pythonjsonlogger.json import JsonFormatter
 
@@ -120,11 +121,13 @@ class RedactingTextFormatter(logging.Formatter):
 
 
 class StdoutHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stdout`` is now (test capture swaps it after start-up)."""
+    """Writes to whatever ``sys.stdout`` is now (test capture swaps it after start-up); while a
+    ``flask ...`` command runs, to stderr, so that what the command prints (``clients create
+    --json``) stays its own output: ``| jq`` must not meet a log line."""
 
     @property
     def stream(self) -> Any:
-        return sys.stdout
+        return sys.stderr if click.get_current_context(silent=True) is not None else sys.stdout
 
     @stream.setter
     def stream(self, value: Any) -> None:

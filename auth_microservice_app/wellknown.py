@@ -69,6 +69,11 @@ _scopes_cache: dict[str, tuple[float, list[str]]] = {}
 SCOPES_CACHE_SECONDS = 60.0
 
 
+def forget_scopes() -> None:
+    """Drop the cached ``scopes_supported`` (a new client's scopes show at once)."""
+    _scopes_cache.clear()
+
+
 def _metadata_response(document: dict[str, Any]) -> Response:
     response = jsonify(document)
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from flask import Response, current_app
+from flask import Response, current_app, request
 
+from .. import audit
+from ..audit import Event
 from .blueprint import bp
 
 
@@ -13,19 +15,22 @@ def _server() -> AuthorizationServer:
     return server
 
 
+def _audited(response: Response) -> Response:
+    if response.status_code == 401:  # a wrong secret, an unknown or a disabled client
+        audit.record(Event.CLIENT_AUTH_FAILED, endpoint=request.endpoint)
+    return response
+
+
 @bp.post("/token")
 def token() -> Response:
-    response: Response = _server().create_token_response()
-    return response
+    return _audited(_server().create_token_response())
 
 
 @bp.post("/introspect")
 def introspect() -> Response:
-    response: Response = _server().create_endpoint_response("introspection")
-    return response
+    return _audited(_server().create_endpoint_response("introspection"))
 
 
 @bp.post("/revoke")
 def revoke() -> Response:
-    response: Response = _server().create_endpoint_response("revocation")
-    return response
+    return _audited(_server().create_endpoint_response("revocation"))

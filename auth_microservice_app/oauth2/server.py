@@ -16,7 +16,12 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import ClientMixin, InvalidScopeError, scope_to_list
+from authlib.oauth2.rfc6749 import (
+    ClientMixin,
+    InvalidRequestError,
+    InvalidScopeError,
+    scope_to_list,
+)
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -65,9 +70,21 @@ class ServiceClientAdapter(ClientMixin):
         return grant_type in GRANT_TYPES
 
 
-def query_client(client_id: str) -> ServiceClientAdapter | None:
-    record = clients.find_usable(client_id)
-    return ServiceClientAdapter(record) if record is not None else None
+#: Stands in for a client that does not exist (or is disabled): its secret never matches, so an
+#: unknown client id fails exactly like a wrong secret (no enumeration of client ids).
+UNKNOWN = clients.ClientRecord(
+    client_id="",
+    name="",
+    scopes=frozenset(),
+    secret_hash="0" * 64,
+    previous_secret_hash=None,
+    previous_secret_expires_at=None,
+    last_used_at=None,
+)
+
+
+def query_client(client_id: str) -> ServiceClientAdapter:
+    return ServiceClientAdapter(clients.find_usable(client_id) or UNKNOWN)
 
 
 class ScopedClientCredentials(ClientCredentialsGrant):
@@ -112,6 +129,14 @@ def generate_service_token(
     }
 
 
+class UnsupportedTokenType(OAuth2Error):
+    """RFC 7009 §2.2.1, a 400 (Authlib's own is a 401, which reads as a client failure)."""
+
+    error = "unsupported_token_type"
+    status_code = 400
+    description = "token_type_hint must be access_token or refresh_token."
+
+
 class InsufficientScope(OAuth2Error):
     error = "insufficient_scope"
     status_code = 403
@@ -123,12 +148,17 @@ class Introspection(IntrospectionEndpoint):
 
     CLIENT_AUTH_METHODS = AUTH_METHODS
 
+    def check_params(self, request: Any, client: Any) -> None:
+        # the hint is only a hint (RFC 7662 §2.1), an unknown one included: the token says what
+        # it is
+        if not request.form.get("token"):
+            raise InvalidRequestError(description="The token parameter is missing.")
+
     def create_endpoint_response(self, request: Any) -> tuple[int, dict[str, Any], Any]:
         client = self.authenticate_endpoint_client(request)
         self.check_params(request, client)
         if clients.INTROSPECT not in client.record.scopes:
             raise InsufficientScope()
-        # the hint is only a hint (RFC 7662 §2.1): the token says what it is
         body = introspect(request.form["token"])
         return 200, body, [("Content-Type", "application/json"), *NO_STORE]
 
@@ -154,6 +184,13 @@ class Revocation(RevocationEndpoint):
     """
 
     CLIENT_AUTH_METHODS = AUTH_METHODS
+
+    def check_params(self, request: Any, client: Any) -> None:
+        if not request.form.get("token"):
+            raise InvalidRequestError(description="The token parameter is missing.")
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in self.SUPPORTED_TOKEN_TYPES:
+            raise UnsupportedTokenType()
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> ServiceToken | None:
         claims = tokens.decode_resource_token(token_string)
