@@ -49,7 +49,9 @@ def test_openid_configuration_points_at_the_jwks(client):
     body = client.get("/.well-known/openid-configuration").json
     assert body["issuer"] == "https://auth.test"
     assert body["jwks_uri"] == "https://auth.test/.well-known/jwks.json"
-    assert body["id_token_signing_alg_values_supported"] == ["RS256"]
+    # no id_token is issued, so no id_token_* field; the token endpoint is the real one
+    assert "id_token_signing_alg_values_supported" not in body
+    assert body["token_endpoint"] == "https://auth.test/oauth2/token"
 
 
 def test_key_rotation_keeps_old_tokens_valid_and_lists_both_keys(signing_key_pem, tmp_path, auth):
