@@ -2,9 +2,12 @@
 
 * :class:`Verifier`: offline verification of RFC 9068 access tokens against the issuer's JWKS,
   optionally with an RFC 7662 introspection (revocation) check.
+* :class:`ClientCredentials`: a service's own token by the client-credentials grant, cached.
+* ``auth_service_client.flask`` and ``auth_service_client.fastapi``: route guards.
 """
 
 from .claims import Claims
+from .client_credentials import ClientCredentials
 from .errors import (
     ClientCredentialsError,
     InvalidToken,
@@ -18,6 +21,7 @@ from .verifier import Verifier
 
 __all__ = [
     "Claims",
+    "ClientCredentials",
     "ClientCredentialsError",
     "ClientSecret",
     "InvalidToken",
