@@ -12,7 +12,7 @@ import requests
 #: Seconds to wait for the issuer: (connect, read).
 DEFAULT_TIMEOUT = (3.05, 5.0)
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 
 
 def new_session() -> requests.Session:
