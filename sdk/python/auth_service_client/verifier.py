@@ -22,6 +22,11 @@ ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "jti")
 
 
+#: The ``type`` claims of access tokens: a user's (``access``) and a service's (``service``,
+#: from the client-credentials grant). Refresh and second-factor tokens are refused.
+ACCESS_TOKEN_KINDS = frozenset({"access", "service"})
+
+
 class Verifier:
     """Verifies access tokens against one issuer's published keys.
 
@@ -165,6 +170,6 @@ class Verifier:
             raise InvalidToken("the token's signature does not verify") from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidToken("the token is invalid") from exc
-        if payload.get("type", "access") != "access":
+        if payload.get("type", "access") not in ACCESS_TOKEN_KINDS:
             raise InvalidToken("not an access token")
         return payload

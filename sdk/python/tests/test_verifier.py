@@ -114,9 +114,20 @@ def test_each_required_claim_must_be_there(
         verifier.verify(issuer.sign(**{claim: None}))
 
 
-def test_a_refresh_token_is_not_an_access_token(issuer: StubIssuer, verifier: Verifier) -> None:
+@pytest.mark.parametrize("kind", ["refresh", "mfa"])
+def test_refresh_and_mfa_tokens_are_not_access_tokens(
+    issuer: StubIssuer, verifier: Verifier, kind: str
+) -> None:
     with pytest.raises(InvalidToken, match="not an access token"):
-        verifier.verify(issuer.sign(type="refresh"))
+        verifier.verify(issuer.sign(type=kind))
+
+
+def test_a_service_token_is_an_access_token(issuer: StubIssuer, verifier: Verifier) -> None:
+    claims = verifier.verify(
+        issuer.sign(type="service", sub="svc_1", client_id="svc_1", scope="orders:read")
+    )
+    assert claims.is_service
+    assert claims.scopes == frozenset({"orders:read"})
 
 
 def test_alg_none_is_refused_without_asking_the_issuer(
