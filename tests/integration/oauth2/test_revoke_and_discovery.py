@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
@@ -157,3 +158,24 @@ def test_failed_client_authentication_is_limited_per_ip(make_other_app):
         "/oauth2/token", data={"grant_type": "client_credentials"}, headers=real.basic()
     )
     assert response.status_code == 429
+
+
+def test_the_readmes_client_commands_work_as_typed(app):
+    """The README's block of `clients` commands, word for word (in-process, for speed)."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme.split("```sh\nflask --app auth_microservice_app.app clients create", 1)[1]
+    lines = ["flask --app auth_microservice_app.app clients create" + block.split("```")[0]]
+    lines = [line for line in "".join(lines).splitlines() if line.strip()]
+    assert len(lines) == 6
+    runner = app.test_cli_runner()
+    client_id = ""
+    for line in lines:
+        words = shlex.split(line.split("  #")[0].replace("$CLIENT_ID", client_id))
+        assert words[:3] == ["flask", "--app", "auth_microservice_app.app"]
+        result = runner.invoke(args=words[3:])
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+        if "--json" in words:
+            client_id = json.loads(result.stdout)["client_id"]
+    assert client_id.startswith("svc_")
