@@ -176,8 +176,8 @@ def test_listed_differences_from_api_md_are_still_differences():
 
 
 def test_every_route_of_the_app_is_documented(app):
-    assert apidocs.undocumented_endpoints(app) == [], "add these endpoints to apidocs.OPERATIONS"
-    assert apidocs.stale_entries(app) == [], "apidocs.OPERATIONS names routes that do not exist"
+    assert apidocs.undocumented_endpoints(app) == [], "describe them in an openapi.py table"
+    assert apidocs.stale_entries(app) == [], "the openapi.py tables name routes that do not exist"
 
 
 def test_path_parameters_are_in_openapi_form(spec):
