@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
+from .identity.tokens import ACCESS_TOKEN_CLAIMS
 from .web.openapi import ErrorBodySchema, Op
 
 TAG = "Service"
@@ -154,22 +155,7 @@ DISCOVERY: dict[str, Op | dict[str, Op]] = {
             "token_endpoint": "https://auth.example.com/api/v1/auth/login",
             "revocation_endpoint": "https://auth.example.com/api/v1/auth/revoke",
             "userinfo_endpoint": "https://auth.example.com/api/v1/auth/me",
-            "claims_supported": [
-                "iss",
-                "aud",
-                "sub",
-                "iat",
-                "nbf",
-                "exp",
-                "jti",
-                "type",
-                "sid",
-                "fresh",
-                "email",
-                "email_verified",
-                "roles",
-                "amr",
-            ],
+            "claims_supported": list(ACCESS_TOKEN_CLAIMS),
         },
     ),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .identity.tokens import key_ring
+from .identity.tokens import ACCESS_TOKEN_CLAIMS, key_ring
 
 bp = Blueprint("wellknown", __name__, url_prefix="/.well-known")
 JWKS_MAX_AGE = 300
@@ -30,22 +30,7 @@ def openid_configuration() -> Response:
         token_endpoint=f"{issuer}/api/v1/auth/login",
         revocation_endpoint=f"{issuer}/api/v1/auth/revoke",
         userinfo_endpoint=f"{issuer}/api/v1/auth/me",
-        claims_supported=[
-            "iss",
-            "aud",
-            "sub",
-            "iat",
-            "nbf",
-            "exp",
-            "jti",
-            "type",
-            "sid",
-            "fresh",
-            "email",
-            "email_verified",
-            "roles",
-            "amr",
-        ],
+        claims_supported=list(ACCESS_TOKEN_CLAIMS),
     )
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
     return response

@@ -38,6 +38,17 @@ REQUIRED = {
     REFRESH: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
     MFA: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "amr"],
 }
+#: Every claim of an access token: what ``/.well-known/openid-configuration`` publishes as
+#: ``claims_supported`` (and its example in ``/apispec.json``).
+ACCESS_TOKEN_CLAIMS = (
+    *REQUIRED[ACCESS],
+    "sid",
+    "fresh",
+    "email",
+    "email_verified",
+    "roles",
+    "amr",
+)
 
 
 @dataclass(frozen=True)

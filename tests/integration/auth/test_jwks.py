@@ -5,6 +5,7 @@ from __future__ import annotations
 import jwt as pyjwt
 import pytest
 
+from auth_microservice_app.identity.tokens import ACCESS_TOKEN_CLAIMS
 from auth_microservice_app.utils.keys import generate_private_key, private_key_pem, write_new_key
 from tests.conftest import make_app
 
@@ -50,6 +51,7 @@ def test_openid_configuration_points_at_the_jwks(client):
     assert body["issuer"] == "https://auth.test"
     assert body["jwks_uri"] == "https://auth.test/.well-known/jwks.json"
     assert body["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert body["claims_supported"] == list(ACCESS_TOKEN_CLAIMS)
 
 
 def test_key_rotation_keeps_old_tokens_valid_and_lists_both_keys(signing_key_pem, tmp_path, auth):
