@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from ..auth.schemas import StrictSchema
 from ..web.fields import SafeString, UTCTime
+from ..web.schemas import StrictSchema
 
 MAX_URI_LENGTH = 2048
 MAX_TOKEN_LENGTH = 8192

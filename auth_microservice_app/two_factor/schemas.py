@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from ..auth.schemas import MAX_PASSWORD_INPUT, MAX_TOKEN_LENGTH, StrictSchema
 from ..web.fields import SafeString
+from ..web.schemas import MAX_PASSWORD_INPUT, MAX_TOKEN_LENGTH, StrictSchema
 from .totp import QR_RENDERERS
 
 #: Room for "123 456" and "ABCD-EFGH " with stray spaces; nothing longer is a code.

@@ -18,7 +18,8 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from auth_microservice_app import apidocs
-from auth_microservice_app.auth.schemas import SessionSchema, TokenPairSchema, UserSchema
+from auth_microservice_app.auth.schemas import SessionSchema
+from auth_microservice_app.web.schemas import TokenPairSchema, UserSchema
 from tests.conftest import make_app
 
 pytestmark = pytest.mark.integration
