@@ -12,16 +12,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from ..web.fields import Email, SafeString, UTCTime
-from ..web.schemas import (
-    MAX_PASSWORD_INPUT,
-    MAX_TOKEN_LENGTH,
-    MfaChallengeSchema,
-    StrictSchema,
-    TokenPairSchema,
-    UserSchema,
-)
-
-__all__ = ["MfaChallengeSchema", "TokenPairSchema", "UserSchema"]
+from ..web.schemas import MAX_PASSWORD_INPUT, MAX_TOKEN_LENGTH, StrictSchema
 
 
 class RegisterSchema(StrictSchema):

@@ -37,16 +37,17 @@ MFA = "mfa"
 SERVICE = "service"
 #: Kinds a resource server is shown (RFC 9068 access tokens): they share the audience.
 RESOURCE_KINDS = (ACCESS, SERVICE)
-#: The claims of a user's access token (``claims_supported`` in the discovery documents).
+#: Claims every token of each kind must carry (PyJWT's ``require``).
+REQUIRED = {
+    ACCESS: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
+    REFRESH: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
+    MFA: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "amr"],
+    SERVICE: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "client_id", "scope"],
+}
+#: Every claim of an access token: what ``/.well-known/openid-configuration`` publishes as
+#: ``claims_supported`` (and its example in ``/apispec.json``).
 ACCESS_TOKEN_CLAIMS = (
-    "iss",
-    "aud",
-    "sub",
-    "iat",
-    "nbf",
-    "exp",
-    "jti",
-    "type",
+    *REQUIRED[ACCESS],
     "sid",
     "fresh",
     "email",
@@ -55,13 +56,6 @@ ACCESS_TOKEN_CLAIMS = (
     "amr",
     "client_id",
 )
-#: Claims every token of each kind must carry (PyJWT's ``require``).
-REQUIRED = {
-    ACCESS: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
-    REFRESH: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
-    MFA: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "amr"],
-    SERVICE: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "client_id", "scope"],
-}
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,9 @@ needs the ``introspect`` scope) so that a sign-out counts within AUTH_INTROSPECT
 
 import os
 
-from flask import Flask, g
-
 from auth_service_client import ClientCredentials, Verifier
 from auth_service_client.flask import TokenAuth
+from flask import Flask, g
 
 issuer = os.environ["AUTH_ISSUER"]
 client = ClientCredentials(

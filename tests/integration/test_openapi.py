@@ -5,6 +5,9 @@ API.md is read from ``../shared/docs/API.md`` (beside the clone, locally and in 
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,12 +18,15 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from auth_microservice_app import apidocs
-from auth_microservice_app.auth.schemas import SessionSchema, TokenPairSchema, UserSchema
+from auth_microservice_app.auth.schemas import SessionSchema
+from auth_microservice_app.web.schemas import TokenPairSchema, UserSchema
 from tests.conftest import make_app
 
 pytestmark = pytest.mark.integration
 
 API_MD = Path("../shared/docs/API.md")
+#: ``/apispec.json`` as it was last meant to be; see :func:`test_the_document_is_the_snapshot`.
+SNAPSHOT = Path(__file__).parent / "snapshots" / "apispec.json"
 METHODS = {"get", "post", "put", "patch", "delete"}
 #: Operations the code has beyond API.md's endpoint tables, each with the reason.
 EXTRA_OPERATIONS = {
@@ -98,6 +104,58 @@ def resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def _snapshot_text(document: dict[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_the_document_is_the_snapshot(spec):
+    """``/apispec.json`` is exactly ``snapshots/apispec.json``: moving the description around
+    (tables, schemas, examples) must not change one path, operation, schema or example.
+
+    The snapshot changes only when an API change is intended. Then regenerate it, and review
+    its diff with the change:
+
+        UPDATE_APISPEC_SNAPSHOT=1 .venv/bin/pytest -q tests/integration/test_openapi.py -k snapshot
+
+    ``info.version`` is the package's version, compared with it rather than with the snapshot,
+    so that a release does not need a new snapshot.
+    """
+    document = json.loads(json.dumps(spec))
+    assert document["info"]["version"] == apidocs._version()
+    if os.environ.get("UPDATE_APISPEC_SNAPSHOT") == "1":
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(_snapshot_text(document), "utf-8")
+    expected = json.loads(SNAPSHOT.read_text("utf-8"))
+    document["info"]["version"] = expected["info"]["version"]
+    if document == expected:
+        return
+    changed = sorted(
+        f"{section}: {name}"
+        for section in ("paths", "components")
+        for name in set(document.get(section, {})) | set(expected.get(section, {}))
+        if document.get(section, {}).get(name) != expected.get(section, {}).get(name)
+    )
+    others = sorted(
+        key
+        for key in set(document) | set(expected)
+        if key not in ("paths", "components") and document.get(key) != expected.get(key)
+    )
+    diff = "".join(
+        difflib.unified_diff(
+            _snapshot_text(expected).splitlines(keepends=True),
+            _snapshot_text(document).splitlines(keepends=True),
+            "snapshots/apispec.json",
+            "/apispec.json",
+            n=2,
+        )
+    )
+    pytest.fail(
+        f"/apispec.json differs from {SNAPSHOT.name} in {changed + others}; if the API change is "
+        f"intended, regenerate it with UPDATE_APISPEC_SNAPSHOT=1 (see the docstring).\n"
+        + diff[:20000]
+    )
+
+
 def test_the_document_is_valid_openapi_3(spec):
     validate(spec)
     assert spec["openapi"].startswith("3.0")
@@ -119,8 +177,8 @@ def test_listed_differences_from_api_md_are_still_differences():
 
 
 def test_every_route_of_the_app_is_documented(app):
-    assert apidocs.undocumented_endpoints(app) == [], "add these endpoints to apidocs.OPERATIONS"
-    assert apidocs.stale_entries(app) == [], "apidocs.OPERATIONS names routes that do not exist"
+    assert apidocs.undocumented_endpoints(app) == [], "describe them in an openapi.py table"
+    assert apidocs.stale_entries(app) == [], "the openapi.py tables name routes that do not exist"
 
 
 def test_path_parameters_are_in_openapi_form(spec):

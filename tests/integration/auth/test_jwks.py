@@ -5,6 +5,7 @@ from __future__ import annotations
 import jwt as pyjwt
 import pytest
 
+from auth_microservice_app.identity.tokens import ACCESS_TOKEN_CLAIMS
 from auth_microservice_app.utils.keys import generate_private_key, private_key_pem, write_new_key
 from tests.conftest import make_app
 
@@ -52,6 +53,7 @@ def test_openid_configuration_points_at_the_jwks(client):
     # no id_token is issued, so no id_token_* field; the token endpoint is the real one
     assert "id_token_signing_alg_values_supported" not in body
     assert body["token_endpoint"] == "https://auth.test/oauth2/token"
+    assert body["claims_supported"] == list(ACCESS_TOKEN_CLAIMS)
 
 
 def test_key_rotation_keeps_old_tokens_valid_and_lists_both_keys(signing_key_pem, tmp_path, auth):
