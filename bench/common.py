@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,17 +215,19 @@ def http_request(
     path: str,
     *,
     body: Any = None,
+    form: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     proto: bool = True,
     timeout: float = 30.0,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One request to the service on 127.0.0.1 (with X-Forwarded-Proto unless ``proto`` is off).
+    """One request to the service on 127.0.0.1 (with X-Forwarded-Proto unless ``proto`` is off):
+    ``body`` is sent as JSON, ``form`` form-encoded (the ``/oauth2`` endpoints).
 
     Retried twice on a socket error or timeout: a worker gunicorn is recycling may drop it.
     """
     for attempt in range(3):
         try:
-            return _request_once(port, method, path, body, headers, proto, timeout)
+            return _request_once(port, method, path, body, headers, proto, timeout, form=form)
         except OSError:
             if attempt == 2:
                 raise
@@ -240,6 +243,7 @@ def _request_once(
     headers: dict[str, str] | None,
     proto: bool,
     timeout: float,
+    form: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     all_headers = {
         **(FORWARDED_PROTO if proto else {}),
@@ -250,6 +254,9 @@ def _request_once(
     if body is not None:
         payload = json.dumps(body).encode()
         all_headers["Content-Type"] = "application/json"
+    elif form is not None:
+        payload = urllib.parse.urlencode(form).encode()
+        all_headers["Content-Type"] = "application/x-www-form-urlencoded"
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=payload, headers=all_headers)

@@ -16,7 +16,12 @@ TARGETS: dict[str, dict[str, Any]] = {
     "jwks": {"ceiling": "bare", "min_ratio": 0.9},
 }
 # Shown for context, without a target.
-CONTEXT_CEILINGS = {"register": "argon2", "logout": "bare"}
+CONTEXT_CEILINGS = {
+    "register": "argon2",
+    "logout": "bare",
+    "client_credentials": "bare",
+    "introspect": "bare",
+}
 PATHS = {
     "jwks": "GET /.well-known/jwks.json",
     "me": "GET /api/v1/auth/me",
@@ -24,6 +29,8 @@ PATHS = {
     "logout": "POST /api/v1/auth/logout",
     "login": "POST /api/v1/auth/login",
     "register": "POST /api/v1/auth/register",
+    "client_credentials": "POST /oauth2/token (client_credentials)",
+    "introspect": "POST /oauth2/introspect",
 }
 
 

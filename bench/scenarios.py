@@ -1,15 +1,19 @@
-"""The six endpoints under load, each with its preparation (token pools) and a smoke check."""
+"""The endpoints under load, each with its preparation (token pools, service clients) and a
+smoke check."""
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import secrets
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from . import seed
 from .common import (
@@ -23,7 +27,16 @@ from .common import (
 )
 from .load import CONNECTIONS, THREADS, LoadResult, run_wrk, write_pool
 
-ENDPOINTS = ("jwks", "me", "refresh", "logout", "login", "register")
+ENDPOINTS = (
+    "jwks",
+    "me",
+    "refresh",
+    "logout",
+    "login",
+    "register",
+    "client_credentials",
+    "introspect",
+)
 ME_POOL = 5000  # distinct access tokens for /me (reusable: /me spends nothing)
 POOL_MARGIN = 2.0  # the measured pool is sized at twice the warm-up's rate
 MIN_POOL_RATE = 200.0
@@ -45,6 +58,8 @@ class Context:
     threads: int = THREADS
     profile_dir: Path | None = None
     quiet_timeout: float = 300.0
+    #: service clients made for the /oauth2 scenarios: name -> (client_id, client_secret)
+    clients: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _wrk(ctx: Context, name: str, seconds: float, scenario: str, **kwargs: Any) -> LoadResult:
@@ -215,6 +230,58 @@ def register(ctx: Context) -> LoadResult:
     return _measured(ctx, "register", "register")
 
 
+def _service_client(ctx: Context, name: str, scopes: tuple[str, ...]) -> str:
+    """The ``Authorization: Basic`` value of a service client (made once per run)."""
+    if name not in ctx.clients:
+        ctx.clients[name] = seed.create_service_client(ctx.env, name, scopes)
+    client_id, secret = ctx.clients[name]
+    # RFC 6749 §2.3.1: each part form-encoded before base64 (a no-op for these characters)
+    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def client_credentials(ctx: Context) -> LoadResult:
+    """POST /oauth2/token, grant_type=client_credentials, one client over HTTP Basic."""
+    basic = _service_client(ctx, "bench-orders", ("orders:read", "orders:write"))
+    status, _, body = http_request(
+        ctx.server.port,
+        "POST",
+        "/oauth2/token",
+        form={"grant_type": "client_credentials"},
+        headers={"Authorization": basic},
+    )
+    _smoke(status == 200 and b"access_token" in body, "client_credentials", body[:300])
+    extra = {"BENCH_BASIC": basic}
+    _wrk(ctx, "client_credentials-warmup", ctx.warmup, "client_credentials", extra_env=extra)
+    result = _measured(ctx, "client_credentials", "client_credentials", extra_env=extra)
+    result.notes.append("one client, HTTP Basic, every scope of the client (none asked)")
+    return result
+
+
+def introspect(ctx: Context) -> LoadResult:
+    """POST /oauth2/introspect of users' access tokens by a client with scope introspect."""
+    basic = _service_client(ctx, "bench-gateway", ("introspect",))
+    pairs = seed.session_pool(ctx.env, ME_POOL, ctx.users)
+    access = [a for a, _ in pairs]
+    status, _, body = http_request(
+        ctx.server.port,
+        "POST",
+        "/oauth2/introspect",
+        form={"token": access[0], "token_type_hint": "access_token"},
+        headers={"Authorization": basic},
+    )
+    active = status == 200 and json.loads(body).get("active") is True
+    _smoke(active, "introspect", body[:300])
+    prefix = write_pool(ctx.workdir, "introspect", access, ctx.threads)
+    extra = {"BENCH_BASIC": basic}
+    _wrk(ctx, "introspect-warmup", ctx.warmup, "introspect", pool_prefix=prefix, extra_env=extra)
+    result = _measured(ctx, "introspect", "introspect", pool_prefix=prefix, extra_env=extra)
+    result.notes.append(
+        f"{ME_POOL} distinct access tokens, round robin, one client over HTTP Basic"
+    )
+    return result
+
+
 RUNNERS = {
     "jwks": jwks,
     "me": me,
@@ -222,4 +289,6 @@ RUNNERS = {
     "logout": logout,
     "login": login,
     "register": register,
+    "client_credentials": client_credentials,
+    "introspect": introspect,
 }

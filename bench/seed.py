@@ -188,6 +188,23 @@ def rebuild_blocklist(env: dict[str, str]) -> tuple[int, float]:
     return written, time.perf_counter() - started
 
 
+def create_service_client(
+    env: dict[str, str], name: str, scopes: tuple[str, ...]
+) -> tuple[str, str]:
+    """A service client made by the app's own ``create_client`` (what ``flask clients create``
+    runs); its ``(client_id, client_secret)``."""
+    from auth_microservice_app.extensions import db
+    from auth_microservice_app.identity.clients import create_client
+
+    app = make_app(env)
+    with app.app_context():
+        client, secret = create_client(name, scopes)
+        client_id = str(client.client_id)
+        db.session.remove()
+        db.engine.dispose()
+    return client_id, secret
+
+
 def footprint() -> dict[str, Any]:
     """Sizes after seeding: the bench database and its tables, Redis DB 14's keys and memory."""
     sizes: dict[str, Any] = {}

@@ -94,6 +94,25 @@ class Server:
     stdout: Path
     stderr: Path
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request
+    env: dict[str, str] = field(default_factory=dict)  # what it was started with
+
+    @property
+    def url(self) -> str:
+        """The base URL, for clients that take one (``requests``, PyJWKClient, Node)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def flask(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """``flask --app auth_microservice_app.app ARGS`` with the server's environment: what
+        an operator runs beside a deployment (``clients create``, ``keys rotate``...)."""
+        return subprocess.run(  # noqa: S603 - the app's own CLI
+            [*flask_command(), *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def logs(self) -> str:
         return (
@@ -156,7 +175,7 @@ def start(
             stderr=err,
             start_new_session=True,  # its own process group, so stop() reaches the workers
         )
-    server = Server(process, port, stdout, stderr, dict(headers or {}))
+    server = Server(process, port, stdout, stderr, dict(headers or {}), dict(env))
     if live_path is not None:
         try:
             server.wait_until_live(live_path)
@@ -170,6 +189,11 @@ def gunicorn_command() -> list[str]:
     """How the image, compose and Kubernetes start the API (the Dockerfile's CMD)."""
     gunicorn = str(venv_bin() / "gunicorn")
     return [gunicorn, "-c", "gunicorn.conf.py", "auth_microservice_app.wsgi:app"]
+
+
+def flask_command() -> list[str]:
+    """The app's CLI, as the image's migration job and operators run it."""
+    return [str(venv_bin() / "flask"), "--app", "auth_microservice_app.app"]
 
 
 def base_environment() -> dict[str, str]:

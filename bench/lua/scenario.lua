@@ -5,6 +5,10 @@
 --   logout    POST /api/v1/auth/logout, each access token of the pool used once
 --   login     POST /api/v1/auth/login, seeded users round robin, correct password
 --   register  POST /api/v1/auth/register, a new email each time
+--   client_credentials  POST /oauth2/token, grant_type=client_credentials, HTTP Basic
+--                       (BENCH_BASIC, the whole Authorization value), form-encoded
+--   introspect  POST /oauth2/introspect, the pool's access tokens round robin, HTTP Basic of a
+--               client with scope introspect (BENCH_BASIC), form-encoded
 --   flood_unknown  POST /api/v1/auth/login, a wrong password for a new address without an
 --                  account each time (BENCH_RUN_ID keeps runs apart)
 --   flood_known    POST /api/v1/auth/login, a wrong password for the seeded users round robin
@@ -18,6 +22,11 @@ local scenario = os.getenv("BENCH_SCENARIO")
 local agent = os.getenv("BENCH_USER_AGENT")
 local json_headers = {
   ["X-Forwarded-Proto"] = "https", ["Content-Type"] = "application/json", ["User-Agent"] = agent,
+}
+
+local client_headers = {
+  ["X-Forwarded-Proto"] = "https", ["User-Agent"] = agent,
+  ["Content-Type"] = "application/x-www-form-urlencoded", Authorization = os.getenv("BENCH_BASIC"),
 }
 
 local function bearer(token)
@@ -96,6 +105,16 @@ function builders.register()
   local password = "bench-pass-" .. counter .. "-long-enough"
   local body = '{"email":"' .. email .. '","password":"' .. password .. '"}'
   return wrk.format("POST", "/api/v1/auth/register", json_headers, body)
+end
+
+function builders.client_credentials()
+  return wrk.format("POST", "/oauth2/token", client_headers, "grant_type=client_credentials")
+end
+
+-- A JWT is base64url and dots: nothing to form-encode.
+function builders.introspect()
+  local body = "token=" .. next_round_robin() .. "&token_type_hint=access_token"
+  return wrk.format("POST", "/oauth2/introspect", client_headers, body)
 end
 
 function builders.flood_unknown()
