@@ -47,6 +47,7 @@ from .auth import openapi as auth_openapi
 from .auth.schemas import SessionCursor
 from .errors import HTTP_CODES, AppError
 from .oauth import openapi as oauth_openapi
+from .oauth2 import openapi as oauth2_openapi
 from .two_factor import openapi as two_factor_openapi
 from .web.fields import Email, SafeString, UTCTime
 from .web.openapi import (
@@ -54,6 +55,7 @@ from .web.openapi import (
     VALIDATION_DETAILS,
     ErrorSchema,
     Op,
+    add_components,
     error_response_object,
     openapi_path,
     operation,
@@ -74,14 +76,15 @@ two-factor authentication and OAuth sign-in.
 * JSON in, JSON out. A body that is not JSON gets 415, malformed JSON 400, a body over the
   size limit (64 KiB by default) 413, a body that breaks its schema 422.
 * Every error has one shape: `{"error": {"code", "message", "details"}, "request_id"}`;
-  branch on `code`, show `message`. Every response carries `X-Request-ID`.
+  branch on `code`, show `message` (but `/oauth2`, which speaks OAuth 2.0:
+  `{"error", "error_description"}`). Every response carries `X-Request-ID`.
 * Operations marked with a lock need an access token: use **Authorize** with the
   `access_token` of `POST /api/v1/auth/login`.
 * Every `/api/` operation is rate limited (`X-RateLimit-*` headers; a 429 adds `Retry-After`).
 """
 
 #: The tables, in the order of the document's tags.
-SECTIONS = (service_openapi, auth_openapi, two_factor_openapi, oauth_openapi)
+SECTIONS = (service_openapi, auth_openapi, two_factor_openapi, oauth_openapi, oauth2_openapi)
 TAGS = [{"name": section.TAG, "description": section.TAG_DESCRIPTION} for section in SECTIONS]
 
 #: Routes that are tooling, not API operations (with the reason they are left out).
@@ -136,6 +139,7 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = _merge(
     auth_openapi.OPERATIONS,
     two_factor_openapi.OPERATIONS,
     oauth_openapi.OPERATIONS,
+    oauth2_openapi.OPERATIONS,
 )
 #: Path parameters, by the name the routes give them.
 PATH_PARAMETERS: dict[str, dict[str, Any]] = _merge(
@@ -237,6 +241,7 @@ def stale_entries(app: Flask) -> list[str]:
 COMPONENT_PREFIXES = {
     f"{__package__}.two_factor.schemas": "TwoFactor",
     f"{__package__}.oauth.schemas": "OAuth",
+    f"{__package__}.oauth2.openapi": "OAuth2",
 }
 
 
@@ -309,7 +314,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     plugin.converter.add_attribute_function(_string_bounds)
     plugin.map_to_openapi_type(UTCTime, "string", "date-time")
     plugin.map_to_openapi_type(SessionCursor, "string", None)
-    _add_components(spec)
+    add_components(spec)
     spec.components.schema(_component_name(ErrorSchema), schema=ErrorSchema)
     for (status, codes), name in SHARED_ERRORS.items():
         spec.components.response(name, error_response_object(status, codes))
@@ -342,62 +347,6 @@ def _path_items(app: Flask) -> Iterator[tuple[str, dict[str, Any]]]:
                     }
                 ),
             )
-
-
-def _add_components(spec: APISpec) -> None:
-    spec.components.security_scheme(
-        "bearerAuth",
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "An access token (`access_token` of login, refresh, 2FA verify...).",
-        },
-    )
-    spec.components.security_scheme(
-        "refreshToken",
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "A refresh token; only `POST /api/v1/auth/refresh` takes it.",
-        },
-    )
-    spec.components.parameter(
-        "RequestId",
-        "header",
-        {
-            "name": "X-Request-ID",
-            "required": False,
-            "description": "Your correlation id, echoed back when it matches "
-            "`^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.",
-            "schema": {"type": "string"},
-        },
-    )
-    spec.components.parameter(
-        "IfNoneMatch",
-        "header",
-        {
-            "name": "If-None-Match",
-            "required": False,
-            "description": "The `ETag` of a copy you hold.",
-            "schema": {"type": "string"},
-        },
-    )
-    text: dict[str, Any] = {"type": "string", "minLength": 1}
-    number: dict[str, Any] = {"type": "integer"}
-    headers: dict[str, tuple[str, bool, dict[str, Any]]] = {
-        "X-Request-ID": ("The request id (also `request_id` in errors).", True, text),
-        "Cache-Control": ("`no-store` on anything carrying tokens or user data.", True, text),
-        "X-RateLimit-Limit": ("Requests allowed in the window.", False, number),
-        "X-RateLimit-Remaining": ("Requests left in the window.", False, number),
-        "X-RateLimit-Reset": ("When the window resets (Unix time).", False, number),
-        "Retry-After": ("Seconds to wait.", True, number),
-    }
-    for name, (description, required, schema) in headers.items():
-        spec.components.header(
-            name, {"description": description, "required": required, "schema": dict(schema)}
-        )
 
 
 def _version() -> str:

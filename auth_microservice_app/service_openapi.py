@@ -62,15 +62,44 @@ class JwksSchema(Schema):
     keys = fields.List(fields.Nested(JwkSchema), required=True)
 
 
-class OpenIdConfigurationSchema(Schema):
+class AuthorizationServerMetadataSchema(Schema):
+    """RFC 8414: only what is true (no authorization endpoint, so no response type)."""
+
     issuer = fields.String(required=True)
     jwks_uri = fields.String(required=True)
-    id_token_signing_alg_values_supported = fields.List(fields.String(), required=True)
     token_endpoint = fields.String(required=True)
+    introspection_endpoint = fields.String(required=True)
     revocation_endpoint = fields.String(required=True)
-    userinfo_endpoint = fields.String(required=True)
+    grant_types_supported = fields.List(fields.String(), required=True)
+    response_types_supported = fields.List(fields.String(), required=True)
+    token_endpoint_auth_methods_supported = fields.List(fields.String(), required=True)
+    introspection_endpoint_auth_methods_supported = fields.List(fields.String(), required=True)
+    revocation_endpoint_auth_methods_supported = fields.List(fields.String(), required=True)
+    scopes_supported = fields.List(fields.String(), required=True)
+    service_documentation = fields.String(required=True)
+
+
+class OpenIdConfigurationSchema(AuthorizationServerMetadataSchema):
+    """The same facts, and the claims of access tokens; no id_token, so no ``id_token_*``."""
+
     claims_supported = fields.List(fields.String(), required=True)
 
+
+ISSUER = "https://auth.example.com"
+SERVER_METADATA = {
+    "issuer": ISSUER,
+    "jwks_uri": f"{ISSUER}/.well-known/jwks.json",
+    "token_endpoint": f"{ISSUER}/oauth2/token",
+    "introspection_endpoint": f"{ISSUER}/oauth2/introspect",
+    "revocation_endpoint": f"{ISSUER}/oauth2/revoke",
+    "grant_types_supported": ["client_credentials"],
+    "response_types_supported": [],
+    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    "scopes_supported": ["introspect", "orders:read"],
+    "service_documentation": f"{ISSUER}/apidocs/",
+}
 
 # --- the tables -------------------------------------------------------------------------------
 
@@ -143,19 +172,21 @@ DISCOVERY: dict[str, Op | dict[str, Op]] = {
             ]
         },
     ),
+    "wellknown.oauth_authorization_server": Op(
+        "OAuth 2.0 authorization server metadata (RFC 8414)",
+        TAG,
+        AuthorizationServerMetadataSchema,
+        description="Where services get tokens, introspect and revoke them. Cached 5 minutes.",
+        no_store=False,
+        response_example=SERVER_METADATA,
+    ),
     "wellknown.openid_configuration": Op(
-        "Discovery metadata for other services",
+        "Discovery metadata for libraries that look here",
         TAG,
         OpenIdConfigurationSchema,
+        description="The RFC 8414 facts and `claims_supported`. Not an OpenID Provider: no "
+        "id_token, no userinfo.",
         no_store=False,
-        response_example={
-            "issuer": "https://auth.example.com",
-            "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint": "https://auth.example.com/api/v1/auth/login",
-            "revocation_endpoint": "https://auth.example.com/api/v1/auth/revoke",
-            "userinfo_endpoint": "https://auth.example.com/api/v1/auth/me",
-            "claims_supported": list(ACCESS_TOKEN_CLAIMS),
-        },
+        response_example={**SERVER_METADATA, "claims_supported": list(ACCESS_TOKEN_CLAIMS)},
     ),
 }

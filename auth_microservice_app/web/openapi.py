@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from apispec import APISpec
 from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
@@ -43,7 +44,9 @@ class Op:
     body_required: bool = True
     form: type[Schema] | None = None
     query: type[Schema] | None = None
-    auth: str | None = None  # "bearer": an access token; "refresh": a refresh token (optional)
+    #: "bearer": an access token; "refresh": a refresh token (optional); "client": a service
+    #: client's credentials (HTTP Basic or form fields)
+    auth: str | None = None
     errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     other_responses: Mapping[int, dict[str, Any]] = field(default_factory=dict)
     headers: tuple[str, ...] = ()  # extra request headers: names of components/parameters
@@ -54,9 +57,12 @@ class Op:
     request_example: Any = None
     response_example: Any = None
     response_examples: Mapping[str, Any] | None = None
+    #: Errors in OAuth 2.0's shape (RFC 6749 §5.2: ``error``, ``error_description``), not the
+    #: envelope: the ``/oauth2`` endpoints.
+    oauth_errors: bool = False
 
 
-BEARER, REFRESH = "bearer", "refresh"
+BEARER, REFRESH, CLIENT = "bearer", "refresh", "client"
 SIGN_IN_RESULT = {"oneOf": [TokenPairSchema, MfaChallengeSchema]}
 
 
@@ -81,6 +87,15 @@ class ErrorSchema(Schema):
     request_id = fields.String(
         required=True, metadata={"description": "Also in the `X-Request-ID` header."}
     )
+
+
+class OAuthErrorSchema(Schema):
+    """An OAuth 2.0 error (RFC 6749 §5.2), what the ``/oauth2`` endpoints answer."""
+
+    error = fields.String(
+        required=True, metadata={"description": "`invalid_client`, `invalid_scope`, ..."}
+    )
+    error_description = fields.String(metadata={"description": "For people."})
 
 
 class MessageSchema(Schema):
@@ -194,6 +209,41 @@ def error_response_object(status: int, codes: tuple[str, ...]) -> dict[str, Any]
     }
 
 
+def oauth_error_response(status: int, codes: tuple[str, ...]) -> dict[str, Any]:
+    headers = _headers(no_store=True, rate_limited=status == 429, retry_after=status == 429)
+    if status == 401:
+        headers["WWW-Authenticate"] = {
+            "description": '`Basic error="invalid_client"` (RFC 6749 §5.2).',
+            "schema": {"type": "string"},
+        }
+    examples = {
+        code: {"value": {"error": code, "error_description": OAUTH_ERROR_TEXTS.get(code, code)}}
+        for code in codes
+    }
+    return {
+        "description": ", ".join(f"`{code}`" for code in codes),
+        "headers": headers,
+        "content": {"application/json": {"schema": OAuthErrorSchema, "examples": examples}},
+    }
+
+
+#: What an OAuth error example says (the service's words where it has its own).
+OAUTH_ERROR_TEXTS = {
+    "invalid_client": "The client cannot authenticate with methods: "
+    "['client_secret_basic', 'client_secret_post']",
+    "invalid_request": "The token parameter is missing.",
+    "invalid_scope": "The client may not ask for this scope.",
+    "invalid_grant": "The token was issued to another client.",
+    "unsupported_grant_type": "grant_type must be client_credentials.",
+    "unsupported_token_type": "token_type_hint must be access_token or refresh_token.",
+    "insufficient_scope": "The client needs the introspect scope to introspect tokens.",
+    "bad_request": "The request could not be understood.",
+    "payload_too_large": "The request body is too large.",
+    "rate_limited": "Too many requests. Try again later.",
+    "internal_error": "An unexpected error occurred.",
+}
+
+
 def _success_response(path: str, op: Op) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": op.summary,
@@ -224,9 +274,13 @@ def _other_response(path: str, op: Op, spec: Mapping[str, Any]) -> dict[str, Any
 
 def _request_body(op: Op) -> dict[str, Any] | None:
     if op.form is not None:
+        form: dict[str, Any] = {"schema": op.form}
+        if op.request_example is not None:
+            form["example"] = op.request_example
         return {
-            "required": False,
-            "content": {"application/x-www-form-urlencoded": {"schema": op.form}},
+            # the OAuth endpoints need their form; a provider's form_post callback may be empty
+            "required": op.oauth_errors,
+            "content": {"application/x-www-form-urlencoded": form},
         }
     if op.body is None:
         return None
@@ -241,6 +295,8 @@ def _security(op: Op) -> list[dict[str, list[str]]]:
         return [{"bearerAuth": []}]
     if op.auth == REFRESH:
         return [{"refreshToken": []}, {}]  # or `refresh_token` in the body
+    if op.auth == CLIENT:
+        return [{"clientBasic": []}, {}]  # or client_id and client_secret in the form
     return []
 
 
@@ -251,7 +307,11 @@ def operation(endpoint: str, method: str, rule: Rule, op: Op, *, several: bool) 
     for status, spec in op.other_responses.items():
         responses[str(status)] = _other_response(path, op, spec)
     for status, codes in error_statuses(path, op).items():
-        responses[str(status)] = _error_response(status, codes)
+        responses[str(status)] = (
+            oauth_error_response(status, codes)
+            if op.oauth_errors
+            else _error_response(status, codes)
+        )
     parameters: list[Any] = [*op.headers, "RequestId"]
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
@@ -274,3 +334,69 @@ def operation(endpoint: str, method: str, rule: Rule, op: Op, *, several: bool) 
 def openapi_path(rule: Rule) -> str:
     """``/sessions/<session_id>`` -> ``/sessions/{session_id}``."""
     return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
+
+
+def add_components(spec: APISpec) -> None:
+    """The security schemes, parameters and headers the operations refer to."""
+    spec.components.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token (`access_token` of login, refresh, 2FA verify...).",
+        },
+    )
+    spec.components.security_scheme(
+        "refreshToken",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A refresh token; only `POST /api/v1/auth/refresh` takes it.",
+        },
+    )
+    spec.components.security_scheme(
+        "clientBasic",
+        {
+            "type": "http",
+            "scheme": "basic",
+            "description": "A service client's `client_id` and `client_secret` (HTTP Basic, "
+            "RFC 6749 §2.3.1); or send them as the form fields `client_id` and `client_secret`.",
+        },
+    )
+    spec.components.parameter(
+        "RequestId",
+        "header",
+        {
+            "name": "X-Request-ID",
+            "required": False,
+            "description": "Your correlation id, echoed back when it matches "
+            "`^[A-Za-z0-9._:-]{1,128}$`; otherwise the service makes one.",
+            "schema": {"type": "string"},
+        },
+    )
+    spec.components.parameter(
+        "IfNoneMatch",
+        "header",
+        {
+            "name": "If-None-Match",
+            "required": False,
+            "description": "The `ETag` of a copy you hold.",
+            "schema": {"type": "string"},
+        },
+    )
+    text: dict[str, Any] = {"type": "string", "minLength": 1}
+    number: dict[str, Any] = {"type": "integer"}
+    headers: dict[str, tuple[str, bool, dict[str, Any]]] = {
+        "X-Request-ID": ("The request id (also `request_id` in errors).", True, text),
+        "Cache-Control": ("`no-store` on anything carrying tokens or user data.", True, text),
+        "X-RateLimit-Limit": ("Requests allowed in the window.", False, number),
+        "X-RateLimit-Remaining": ("Requests left in the window.", False, number),
+        "X-RateLimit-Reset": ("When the window resets (Unix time).", False, number),
+        "Retry-After": ("Seconds to wait.", True, number),
+    }
+    for name, (description, required, schema) in headers.items():
+        spec.components.header(
+            name, {"description": description, "required": required, "schema": dict(schema)}
+        )

@@ -47,10 +47,11 @@ def api_md() -> str:
     return API_MD.read_text("utf-8")
 
 
-def api_md_rows() -> list[tuple[str, str, str]]:
-    """(method, OpenAPI path, rest of the row) of every row of API.md's endpoint tables."""
+def api_md_rows(section: str = "## Endpoints\n") -> list[tuple[str, str, str]]:
+    """(method, OpenAPI path, rest of the row) of every row of API.md's endpoint tables (or of
+    those in ``## Endpoints being built``)."""
     text = api_md()
-    endpoints = text[text.index("## Endpoints") :]
+    endpoints = text[text.index(section) :]
     endpoints = endpoints[: endpoints.index("\n## ", 1)]
     rows = []
     prefix = ""
@@ -68,6 +69,12 @@ def api_md_rows() -> list[tuple[str, str, str]]:
 
 def api_md_operations() -> set[tuple[str, str]]:
     return {(method, RENAMED_PATH_PARAMETERS.get(path, path)) for method, path, _ in api_md_rows()}
+
+
+def api_md_operations_being_built() -> set[tuple[str, str]]:
+    """The contract of open issues: once a row is served, the document must describe it."""
+    rows = api_md_rows("## Endpoints being built\n")
+    return {(method, RENAMED_PATH_PARAMETERS.get(path, path)) for method, path, _ in rows}
 
 
 def api_md_object_fields(sentence_start: str) -> list[str]:
@@ -165,7 +172,10 @@ def test_the_document_is_valid_openapi_3(spec):
 
 def test_the_operations_are_api_md_s_plus_the_listed_extras(spec):
     documented = {(method, path) for method, path, _ in operations(spec)}
-    expected = api_md_operations() | set(EXTRA_OPERATIONS)
+    being_built = api_md_operations_being_built()
+    assert being_built, "API.md's 'Endpoints being built' rows were not found"
+    # a row being built joins the comparison once served (every route is documented: below)
+    expected = api_md_operations() | (being_built & documented) | set(EXTRA_OPERATIONS)
     assert documented - expected == set(), "documented but neither in API.md nor listed as extra"
     assert expected - documented == set(), "in API.md (or listed as extra) but not documented"
 
@@ -205,6 +215,14 @@ def test_every_error_response_is_the_envelope(spec):
     for method, path, op in operations(spec):
         for status, response in op["responses"].items():
             if int(status) < 400:
+                continue
+            if path.startswith("/oauth2/"):  # OAuth 2.0's own shape (RFC 6749 §5.2)
+                media = resolve(spec, response)["content"]["application/json"]
+                assert media["schema"] == {"$ref": "#/components/schemas/OAuthError"}, (
+                    path,
+                    status,
+                )
+                assert media["examples"], (method, path, status)
                 continue
             if (path, status) == ("/health", "503"):  # the envelope around the report
                 schema = resolve(spec, resolve(spec, response)["content"]["application/json"])
@@ -298,6 +316,13 @@ def github_client(app, signing_key_pem):
 def test_operations_that_refuse_a_request_without_credentials_declare_security(spec, github_client):
     for method, path, op in operations(spec):
         url = path.format(provider="github", session_id="00000000-0000-4000-8000-000000000000")
+        if path.startswith("/oauth2/"):  # a well-formed request, without client credentials
+            form = {"grant_type": "client_credentials", "token": "x"}
+            response = github_client.open(url, method=method, data=form)
+            assert response.status_code == 401, (path, response.json)
+            assert response.json["error"] == "invalid_client"
+            assert op["security"] == [{"clientBasic": []}, {}], (method, path)
+            continue
         response = github_client.open(url, method=method)
         refused = (
             response.status_code == 401
