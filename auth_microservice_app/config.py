@@ -102,7 +102,7 @@ class BaseConfig:
         self.ARGON2_TIME_COST = env.integer("ARGON2_TIME_COST", t)
         self.ARGON2_MEMORY_COST = env.integer("ARGON2_MEMORY_COST", m)
         self.ARGON2_PARALLELISM = env.integer("ARGON2_PARALLELISM", p)
-        # Hashes one worker process computes at once (0: no limit); see utils/security.py.
+        # Hashes one worker process computes at once (0: no limit); see identity/hashing.py.
         self.ARGON2_MAX_CONCURRENT = env.integer("ARGON2_MAX_CONCURRENT", 1)
         # Seconds a request waits for a hash thread to start its hash; then 503 + Retry-After.
         self.ARGON2_QUEUE_TIMEOUT = env.number("ARGON2_QUEUE_TIMEOUT", 1.0)
@@ -147,7 +147,7 @@ class BaseConfig:
         self.SENDGRID_API_KEY = env.secret("SENDGRID_API_KEY")
         self.SENDGRID_API_HOST = env.text("SENDGRID_API_HOST", "https://api.sendgrid.com")
         self.EMAIL_VERIFICATION_TOKEN_TTL = env.integer("EMAIL_VERIFICATION_TOKEN_TTL", 48 * 3600)
-        # An account nobody has proven the address of expires (0: never); see auth/ownership.py
+        # An account nobody has proven the address of expires (0: never); see identity/ownership.py
         self.UNVERIFIED_ACCOUNT_TTL = env.integer(
             "UNVERIFIED_ACCOUNT_TTL", self.EMAIL_VERIFICATION_TOKEN_TTL
         )
@@ -184,7 +184,7 @@ class BaseConfig:
         self.LOGIN_THROTTLE_MAX_SECONDS = env.integer("LOGIN_THROTTLE_MAX_SECONDS", 300)
         self.LOGIN_FAILURE_WINDOW = env.integer("LOGIN_FAILURE_WINDOW", 900)
         # Dummy argon2 verifications per minute, service-wide, for sign-ins to addresses without
-        # a password (0: no budget); per process while Redis is down. See auth/login_budget.py.
+        # a password (0: no budget); per process while Redis is down. See identity/login_budget.py.
         self.LOGIN_UNKNOWN_BUDGET = env.integer("LOGIN_UNKNOWN_BUDGET", 300)
         self.LOGIN_UNKNOWN_BUDGET_LOCAL = env.integer("LOGIN_UNKNOWN_BUDGET_LOCAL", 100)
         self.TOTP_ENCRYPTION_KEYS = env.secret("TOTP_ENCRYPTION_KEYS") or DEV_TOTP_KEY

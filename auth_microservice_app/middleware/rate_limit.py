@@ -11,7 +11,7 @@ Three rules keep one client from spending anyone else's budget:
   JSON) would switch the limits off. An unreadable body keys on the client instead;
 - a per-account login budget counts failed credential checks only, after validation: ten
   malformed requests cost the owner nothing. (Per-address mail budgets are not limits here:
-  ``auth/budgets.py`` spends them after validation and answers 202 when they are spent.)
+  ``mail/budgets.py`` spends them after validation and answers 202 when they are spent.)
 
 When Redis is down, Flask-Limiter counts in process memory instead (never a 500), in a store
 bounded to ``RATELIMIT_FALLBACK_MAX_KEYS`` keys.
@@ -93,7 +93,7 @@ def _hashed(prefix: str, value: str) -> str:
 def account_from_email() -> str:
     """The account the request targets, hashed: emails never become Redis keys.
 
-    Keyed on :func:`..auth.validators.email_key`, the same normalisation as the account lookup,
+    Keyed on :func:`..utils.addresses.email_key`, the same normalisation as the account lookup,
     so no other spelling of one address (letter case, full-width letters, ``。``) buys a
     fresh budget.
     """

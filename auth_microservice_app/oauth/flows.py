@@ -401,7 +401,7 @@ def sign_in_native(
 
 
 def sign_in_user(user: User, provider_name: str, client: ClientInfo) -> SignInResult:
-    """Finish an OAuth sign-in through :func:`auth.services.sign_in` (``amr`` ``["oauth"]``).
+    """Finish an OAuth sign-in through :func:`..identity.signin.sign_in` (``amr`` ``["oauth"]``).
 
     :raises AccountDisabled: the account is disabled.
     :raises EmailNotVerified: ``REQUIRE_EMAIL_VERIFICATION`` is on and the email is not.

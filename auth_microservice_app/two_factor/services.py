@@ -66,7 +66,7 @@ class TotpSetup:
 def status(user_id: str) -> TwoFactorStatus:
     """Whether 2FA is on, and how many unused backup codes are left.
 
-    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    :raises TokenInvalid, AccountDisabled: see :func:`..identity.users.get_active_user`.
     """
     user = get_active_user(user_id)
     if not user.two_factor_enabled:
@@ -86,7 +86,7 @@ def begin_setup(user_id: str, *, qr_format: str = "png") -> TotpSetup:
 
     :raises Conflict: 2FA is already enabled (disable it first), or a concurrent setup won.
     :raises EmailNotVerified: the account's address is not proven (see :mod:`..auth.ownership`).
-    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    :raises TokenInvalid, AccountDisabled: see :func:`..identity.users.get_active_user`.
     """
     user = get_active_user(user_id)
     ownership.require_verified(user, "set up two-factor authentication")
@@ -121,7 +121,7 @@ def enable(user_id: str, code: str) -> list[str]:
     :raises Conflict: no pending setup, or 2FA is already enabled.
     :raises InvalidMfaCode: the code does not match; 2FA stays off.
     :raises EmailNotVerified: the account's address is not proven (see :mod:`..auth.ownership`).
-    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    :raises TokenInvalid, AccountDisabled: see :func:`..identity.users.get_active_user`.
     Side effects: queues the ``two_factor_enabled`` notice.
     """
     user = get_active_user(user_id)
@@ -179,7 +179,7 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
     :raises RateLimited: the account is in a brute-force wait (see :mod:`..auth.throttle`).
     :raises AuthenticationFailed: wrong password (counts as a failure).
     :raises InvalidMfaCode: wrong or already used code (counts as a failure).
-    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    :raises TokenInvalid, AccountDisabled: see :func:`..identity.users.get_active_user`.
     Side effects: queues the ``two_factor_disabled`` notice.
     """
     user = get_active_user(user_id)
@@ -230,7 +230,7 @@ def regenerate_backup_codes(user_id: str, code: str) -> list[str]:
     :raises Conflict: 2FA is not enabled.
     :raises RateLimited: the account is in a brute-force wait.
     :raises InvalidMfaCode: wrong or already used code (counts as a failure).
-    :raises TokenInvalid, AccountDisabled: see :func:`..auth.services.get_active_user`.
+    :raises TokenInvalid, AccountDisabled: see :func:`..identity.users.get_active_user`.
     """
     user = get_active_user(user_id)
     email, uid = user.email, user.id

@@ -217,7 +217,7 @@ variable "totp_encryption_keys" {
   description = "TOTP_ENCRYPTION_KEYS: comma-separated kid:base64key entries (each key 32+ random bytes, e.g. k1:$(openssl rand -base64 32)) that encrypt stored TOTP secrets; the first encrypts, all decrypt."
   sensitive   = true
 
-  # The format two_factor/crypto.parse_key_ring accepts: a kid of letters, digits and _.-
+  # The format utils/encryption.parse_key_ring accepts: a kid of letters, digits and _.-
   # (1-32), a colon, and base64 (standard or URL-safe, padding optional) of at least 32
   # bytes, which is 43 or more characters. A bare Fernet key has no kid and is refused.
   validation {
