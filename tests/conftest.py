@@ -2,6 +2,9 @@
 
 Isolation is by truncation, not a wrapping transaction: services commit for real, and the
 concurrency tests need those commits visible across connections.
+
+Nothing here connects to PostgreSQL or Redis until a test asks for ``app`` (or, under
+tests/integration, for anything: see its conftest), so ``pytest tests/unit`` runs without either.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def _run_database() -> Iterator[None]:
+    """This run's own database, created empty and dropped at the end of the session."""
     admin = create_engine(
         _BASE_DATABASE_URL.set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
     )
@@ -77,7 +81,7 @@ def make_app(signing_key_pem: str, **overrides: Any) -> Flask:
 
 
 @pytest.fixture(scope="session")
-def app(signing_key_pem: str) -> Iterator[Flask]:
+def app(_run_database: None, signing_key_pem: str) -> Iterator[Flask]:
     application = make_app(signing_key_pem)
     with application.app_context():
         flask_migrate.upgrade(
@@ -117,12 +121,12 @@ def reset_state(application: Flask, redis_client: redis_lib.Redis) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean(request: pytest.FixtureRequest, redis_client: redis_lib.Redis) -> Iterator[None]:
+def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     if "app" not in request.fixturenames:
         yield
         return
     application: Flask = request.getfixturevalue("app")
-    reset_state(application, redis_client)
+    reset_state(application, request.getfixturevalue("redis_client"))
     yield
     with application.app_context():
         db.session.remove()
