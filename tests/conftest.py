@@ -113,11 +113,10 @@ def reset_state(application: Flask, redis_client: redis_lib.Redis) -> None:
     redis_client.flushdb()
     # An empty database and an empty Redis agree: the blocklist is warm.
     redis_client.set(BLOCKLIST_WARM_KEY, "test")
-    application.extensions["redis"]._open_until = 0.0
-    application.extensions["redis"].lost_writes = False
-    throttle._local = throttle._LocalStore()  # the per-process fallback outlives a test
-    login_budget._local = login_budget._LocalBudget()
-    security._recent.clear()  # the verification times past-budget logins replay
+    application.extensions["redis"].reset()  # breaker closed, no lost writes owed
+    throttle.reset_local_state()  # the per-process fallback outlives a test
+    login_budget.reset_local_state()
+    security.forget_recent()  # the verification times past-budget logins replay
 
 
 @pytest.fixture(autouse=True)
