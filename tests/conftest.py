@@ -147,6 +147,34 @@ def make_other_app(app: Flask, signing_key_pem: str) -> Iterator[Any]:
 
 
 @pytest.fixture
+def configured_app(request: pytest.FixtureRequest, make_other_app: Any) -> Flask:
+    """An app built with the test's ``@pytest.mark.config(KEY=value, ...)`` settings on the
+    run's database and Redis (emptied before the test like ``app``'s), disposed afterwards.
+
+    The closest marker is the whole configuration: a test's marker replaces its module's
+    ``pytestmark`` one, it does not add to it. A test that also asks for ``mailbox`` reads
+    this app's mail there. For settings known when the test is written; a test that needs
+    several apps, or settings made by other fixtures (a server's port, a generated key), uses
+    ``make_other_app``.
+    """
+    marker = request.node.get_closest_marker("config")
+    if marker is None or marker.args:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: configured_app needs @pytest.mark.config(KEY=value, ...)"
+        )
+    settings = dict(marker.kwargs)
+    if "mailbox" in request.fixturenames:
+        settings.setdefault("EMAIL_FILE_DIR", request.getfixturevalue("mailbox").directory)
+    application: Flask = make_other_app(**settings)
+    return application
+
+
+@pytest.fixture
+def configured_client(configured_app: Flask) -> FlaskClient:
+    return configured_app.test_client()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

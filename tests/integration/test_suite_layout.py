@@ -88,3 +88,14 @@ def test_unit_tests_pass_without_postgresql_or_redis(
         f"tests/unit connected to PostgreSQL {postgres.connections} and Redis "
         f"{redis.connections} times: {summary}"
     )
+
+
+@pytest.mark.config(TOTP_ISSUER="Marked Corp", SESSION_MAX_PER_USER=7)
+def test_the_config_marker_builds_its_own_app_on_the_same_database(configured_app, app, mailbox):
+    assert configured_app is not app
+    assert configured_app.config["TOTP_ISSUER"] == "Marked Corp"
+    assert configured_app.config["SESSION_MAX_PER_USER"] == 7
+    assert app.config["TOTP_ISSUER"] != "Marked Corp"
+    assert configured_app.config["SQLALCHEMY_DATABASE_URI"] == app.config["SQLALCHEMY_DATABASE_URI"]
+    assert configured_app.config["REDIS_URL"] == app.config["REDIS_URL"]
+    assert configured_app.config["EMAIL_FILE_DIR"] == mailbox.directory  # its mail, readable
