@@ -2,6 +2,9 @@
 
 Isolation is by truncation, not a wrapping transaction: services commit for real, and the
 concurrency tests need those commits visible across connections.
+
+Nothing here connects to PostgreSQL or Redis until a test asks for ``app`` (or, under
+tests/integration, for anything: see its conftest), so ``pytest tests/unit`` runs without either.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def _run_database() -> Iterator[None]:
+    """This run's own database, created empty and dropped at the end of the session."""
     admin = create_engine(
         _BASE_DATABASE_URL.set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
     )
@@ -77,7 +81,7 @@ def make_app(signing_key_pem: str, **overrides: Any) -> Flask:
 
 
 @pytest.fixture(scope="session")
-def app(signing_key_pem: str) -> Iterator[Flask]:
+def app(_run_database: None, signing_key_pem: str) -> Iterator[Flask]:
     application = make_app(signing_key_pem)
     with application.app_context():
         flask_migrate.upgrade(
@@ -109,20 +113,19 @@ def reset_state(application: Flask, redis_client: redis_lib.Redis) -> None:
     redis_client.flushdb()
     # An empty database and an empty Redis agree: the blocklist is warm.
     redis_client.set(BLOCKLIST_WARM_KEY, "test")
-    application.extensions["redis"]._open_until = 0.0
-    application.extensions["redis"].lost_writes = False
-    throttle._local = throttle._LocalStore()  # the per-process fallback outlives a test
-    login_budget._local = login_budget._LocalBudget()
-    security._recent.clear()  # the verification times past-budget logins replay
+    application.extensions["redis"].reset()  # breaker closed, no lost writes owed
+    throttle.reset_local_state()  # the per-process fallback outlives a test
+    login_budget.reset_local_state()
+    security.forget_recent()  # the verification times past-budget logins replay
 
 
 @pytest.fixture(autouse=True)
-def _clean(request: pytest.FixtureRequest, redis_client: redis_lib.Redis) -> Iterator[None]:
+def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
     if "app" not in request.fixturenames:
         yield
         return
     application: Flask = request.getfixturevalue("app")
-    reset_state(application, redis_client)
+    reset_state(application, request.getfixturevalue("redis_client"))
     yield
     with application.app_context():
         db.session.remove()
@@ -141,6 +144,34 @@ def make_other_app(app: Flask, signing_key_pem: str) -> Iterator[Any]:
     for other in built:
         with other.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def configured_app(request: pytest.FixtureRequest, make_other_app: Any) -> Flask:
+    """An app built with the test's ``@pytest.mark.config(KEY=value, ...)`` settings on the
+    run's database and Redis (emptied before the test like ``app``'s), disposed afterwards.
+
+    The closest marker is the whole configuration: a test's marker replaces its module's
+    ``pytestmark`` one, it does not add to it. A test that also asks for ``mailbox`` reads
+    this app's mail there. For settings known when the test is written; a test that needs
+    several apps, or settings made by other fixtures (a server's port, a generated key), uses
+    ``make_other_app``.
+    """
+    marker = request.node.get_closest_marker("config")
+    if marker is None or marker.args:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: configured_app needs @pytest.mark.config(KEY=value, ...)"
+        )
+    settings = dict(marker.kwargs)
+    if "mailbox" in request.fixturenames:
+        settings.setdefault("EMAIL_FILE_DIR", request.getfixturevalue("mailbox").directory)
+    application: Flask = make_other_app(**settings)
+    return application
+
+
+@pytest.fixture
+def configured_client(configured_app: Flask) -> FlaskClient:
+    return configured_app.test_client()
 
 
 @pytest.fixture

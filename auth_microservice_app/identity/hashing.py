@@ -190,6 +190,15 @@ os.register_at_fork(after_in_child=_forget_pools_in_child)
 _recent: deque[tuple[float, bool]] = deque(maxlen=RECENT_OUTCOMES)
 
 
+def forget_recent() -> None:
+    """Forget the recent verification times that :func:`imitate_password_check` replays.
+
+    For tests, so one test's timings (or refusals) are not replayed in the next; with none
+    remembered, the next imitation does one real verification, as in a new process.
+    """
+    _recent.clear()
+
+
 def _busy() -> HashingBusy:
     timeout = float(current_app.config.get("ARGON2_QUEUE_TIMEOUT", DEFAULT_QUEUE_TIMEOUT))
     retry_after = str(max(1, math.ceil(timeout)))

@@ -68,8 +68,21 @@ class _LocalBudget:
             self._used += amount
             return self._used
 
+    def clear(self) -> None:
+        with self._lock:
+            self._window, self._used = -1, 0
+
 
 _local = _LocalBudget()
+
+
+def reset_local_state() -> None:
+    """Forget this process's spending of the budget (counted here only while Redis is down).
+
+    For tests: they flush Redis between cases, and this window's local count would otherwise
+    carry into the next test. The count in Redis is not touched.
+    """
+    _local.clear()
 
 
 def spend(*, unknown: bool) -> bool:

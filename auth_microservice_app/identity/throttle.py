@@ -150,8 +150,21 @@ class _LocalStore:
         with self._lock:
             self._data.pop(key, None)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
 
 _local = _LocalStore()
+
+
+def reset_local_state() -> None:
+    """Forget this process's fallback counts (kept only while Redis is down).
+
+    For tests: they flush Redis between cases, and the process-local counts would otherwise
+    carry one test's failures into the next. Counts in Redis are not touched.
+    """
+    _local.clear()
 
 
 def account_key(email: str, kind: str = ACCOUNT) -> str:

@@ -8,7 +8,7 @@ from sqlalchemy.pool import NullPool
 
 from auth_microservice_app.config import sqlalchemy_url
 from auth_microservice_app.extensions import db
-from tests.conftest import TEST_DATABASE_URL, make_app
+from tests.conftest import TEST_DATABASE_URL
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +40,9 @@ def _pings(app, monkeypatch) -> list[int]:
     return calls
 
 
-def test_a_connection_that_died_while_idle_is_replaced_before_use(signing_key_pem, auth):
-    app = make_app(signing_key_pem, DB_POOL_PING_AFTER=0.0)  # every checkout counts as idle
+@pytest.mark.config(DB_POOL_PING_AFTER=0.0)  # every checkout counts as idle
+def test_a_connection_that_died_while_idle_is_replaced_before_use(configured_app, auth):
+    app = configured_app
     client = app.test_client()
     tokens = auth.signup_and_login()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -50,12 +51,11 @@ def test_a_connection_that_died_while_idle_is_replaced_before_use(signing_key_pe
     # /me reads the database; the ping finds the dead connection and the pool reconnects
     response = client.get("/api/v1/auth/me", headers=bearer)
     assert response.status_code == 200, response.json
-    with app.app_context():
-        db.engine.dispose()
 
 
-def test_a_connection_in_use_moments_ago_is_not_pinged(signing_key_pem, auth, monkeypatch):
-    app = make_app(signing_key_pem, DB_POOL_PING_AFTER=3600.0)
+@pytest.mark.config(DB_POOL_PING_AFTER=3600.0)
+def test_a_connection_in_use_moments_ago_is_not_pinged(configured_app, auth, monkeypatch):
+    app = configured_app
     client = app.test_client()
     tokens = auth.signup_and_login()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -63,12 +63,11 @@ def test_a_connection_in_use_moments_ago_is_not_pinged(signing_key_pem, auth, mo
     for _ in range(5):
         assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
     assert pings == []
-    with app.app_context():
-        db.engine.dispose()
 
 
-def test_an_idle_connection_is_pinged(signing_key_pem, auth, monkeypatch):
-    app = make_app(signing_key_pem, DB_POOL_PING_AFTER=0.0)
+@pytest.mark.config(DB_POOL_PING_AFTER=0.0)
+def test_an_idle_connection_is_pinged(configured_app, auth, monkeypatch):
+    app = configured_app
     client = app.test_client()
     tokens = auth.signup_and_login()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -78,8 +77,9 @@ def test_an_idle_connection_is_pinged(signing_key_pem, auth, monkeypatch):
     assert pings  # checked before use
 
 
-def test_without_pre_ping_nothing_is_pinged(signing_key_pem, auth, monkeypatch):
-    app = make_app(signing_key_pem, DB_POOL_PRE_PING=False, DB_POOL_PING_AFTER=0.0)
+@pytest.mark.config(DB_POOL_PRE_PING=False, DB_POOL_PING_AFTER=0.0)
+def test_without_pre_ping_nothing_is_pinged(configured_app, auth, monkeypatch):
+    app = configured_app
     client = app.test_client()
     tokens = auth.signup_and_login()
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -87,5 +87,3 @@ def test_without_pre_ping_nothing_is_pinged(signing_key_pem, auth, monkeypatch):
     pings = _pings(app, monkeypatch)
     assert client.get("/api/v1/auth/me", headers=bearer).status_code == 200
     assert pings == []
-    with app.app_context():
-        db.engine.dispose()

@@ -132,10 +132,10 @@ def test_health_is_ok_with_database_and_redis_up(client):
     assert response.json["checks"]["broker"] == {"status": "not_configured"}
 
 
-def test_health_is_503_quickly_when_the_database_refuses(signing_key_pem):
-    app = make_app(signing_key_pem, SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/x")
+@pytest.mark.config(SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/x")
+def test_health_is_503_quickly_when_the_database_refuses(configured_client):
     started = time.monotonic()
-    response = app.test_client().get("/health")
+    response = configured_client.get("/health")
     assert time.monotonic() - started < 2
     assert response.status_code == 503
     assert response.json["checks"]["database"]["status"] == "down"
@@ -186,9 +186,9 @@ def test_health_does_not_hang_on_a_database_that_never_answers(signing_key_pem, 
     assert response.json["checks"]["database"] == {"status": "down", "error": "timeout"}
 
 
-def test_health_is_degraded_not_down_when_redis_is_unreachable(signing_key_pem):
-    app = make_app(signing_key_pem, REDIS_URL="redis://127.0.0.1:1/0")
-    response = app.test_client().get("/health")
+@pytest.mark.config(REDIS_URL="redis://127.0.0.1:1/0")
+def test_health_is_degraded_not_down_when_redis_is_unreachable(configured_client):
+    response = configured_client.get("/health")
     assert response.status_code == 200
     assert response.json["status"] == "degraded"
     assert response.json["checks"]["redis"]["status"] == "down"

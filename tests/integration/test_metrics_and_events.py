@@ -81,8 +81,9 @@ def test_no_email_or_user_id_ever_becomes_a_label(metered, auth):
     assert user["id"] not in text
 
 
-def test_metrics_token_closes_the_endpoint(app, signing_key_pem):
-    client = make_app(signing_key_pem, METRICS_TOKEN="scrape-secret").test_client()
+@pytest.mark.config(METRICS_TOKEN="scrape-secret")
+def test_metrics_token_closes_the_endpoint(configured_client):
+    client = configured_client
     denied = client.get("/metrics")
     assert denied.status_code == 401
     assert denied.json["error"]["code"] == "authorization_required"

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 MAP = ROOT / "docs" / "security.md"
 
@@ -53,11 +51,6 @@ EXPECTED_IDS = frozenset(
     + [f"9.2.{n}" for n in range(1, 5)]
     + [f"10.4.{n}" for n in range(1, 12)]
 )
-
-
-@pytest.fixture(scope="session")
-def _run_database() -> None:
-    """Replaces the suite's autouse PostgreSQL set-up for this module: no database needed."""
 
 
 @dataclass(frozen=True)

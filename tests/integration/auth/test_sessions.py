@@ -214,10 +214,10 @@ def test_listing_reads_one_page_however_many_sessions_a_user_has(app, auth, clie
 
 
 @pytest.fixture
-def capped(make_other_app, auth):
-    app = make_other_app(SESSION_MAX_PER_USER=3)
-    auth.client = app.test_client()
-    return app
+def capped(configured_app, auth):
+    """The app of a test marked ``config(SESSION_MAX_PER_USER=3)``; ``auth`` signs in there."""
+    auth.client = configured_app.test_client()
+    return configured_app
 
 
 def assert_revoked(client, token: str) -> None:
@@ -226,6 +226,7 @@ def assert_revoked(client, token: str) -> None:
     assert response.json["error"]["code"] == "token_revoked"
 
 
+@pytest.mark.config(SESSION_MAX_PER_USER=3)
 def test_a_sign_in_beyond_the_limit_revokes_the_least_recently_used_session_at_once(
     capped, auth, redis_client
 ):
@@ -257,6 +258,7 @@ def test_a_sign_in_beyond_the_limit_revokes_the_least_recently_used_session_at_o
     assert reason == "session_limit"
 
 
+@pytest.mark.config(SESSION_MAX_PER_USER=3)
 def test_sessions_piled_up_before_the_limit_go_at_the_next_sign_in(capped, auth):
     auth.register()
     owner = user_id(capped)
@@ -269,6 +271,7 @@ def test_sessions_piled_up_before_the_limit_go_at_the_next_sign_in(capped, auth)
     assert kept & set(piled) == set(piled[-2:])  # the two most recently used of the pile
 
 
+@pytest.mark.config(SESSION_MAX_PER_USER=3)
 def test_a_pile_is_brought_down_to_the_limit_a_batch_per_sign_in(capped, auth, monkeypatch):
     monkeypatch.setattr(services, "RETIRE_AT_ONCE", 5)
     auth.register()
@@ -282,6 +285,7 @@ def test_a_pile_is_brought_down_to_the_limit_a_batch_per_sign_in(capped, auth, m
     assert counts == [8, 4, 3, 3]
 
 
+@pytest.mark.config(SESSION_MAX_PER_USER=3)
 def test_expired_and_revoked_sessions_do_not_count_toward_the_limit(capped, auth):
     auth.register()
     owner = user_id(capped)
@@ -300,8 +304,9 @@ def test_expired_and_revoked_sessions_do_not_count_toward_the_limit(capped, auth
     assert len(open_session_ids(capped, owner)) == 3 + 5  # the expired ones stay as they were
 
 
-def test_a_limit_of_zero_is_no_limit(make_other_app, auth):
-    app = make_other_app(SESSION_MAX_PER_USER=0)
+@pytest.mark.config(SESSION_MAX_PER_USER=0)
+def test_a_limit_of_zero_is_no_limit(configured_app, auth):
+    app = configured_app
     auth.client = app.test_client()
     auth.register()
     owner = user_id(app)

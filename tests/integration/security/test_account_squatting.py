@@ -110,10 +110,11 @@ def test_the_owners_password_reset_hands_the_account_over_clean(squatter, client
     assert "access_token" in login.json  # no challenge from his authenticator
 
 
+@pytest.mark.config(REQUIRE_EMAIL_VERIFICATION=True)
 def test_with_verification_required_his_password_does_not_start_working_for_him(
-    make_other_app, mailbox
+    configured_app, mailbox
 ):
-    app = make_other_app(REQUIRE_EMAIL_VERIFICATION=True, EMAIL_FILE_DIR=mailbox.directory)
+    app = configured_app
     client = app.test_client()
     AuthActions(client).register(VICTIM, SQUATTER_PASSWORD)
     his_try = client.post(f"{API}/login", json={"email": VICTIM, "password": SQUATTER_PASSWORD})
@@ -208,8 +209,9 @@ def test_the_purge_deletes_expired_unverified_accounts_and_their_sessions(squatt
     squatter.assert_locked_out()
 
 
-def test_expiry_can_be_switched_off(make_other_app):
-    app = make_other_app(UNVERIFIED_ACCOUNT_TTL=0)
+@pytest.mark.config(UNVERIFIED_ACCOUNT_TTL=0)
+def test_expiry_can_be_switched_off(configured_app):
+    app = configured_app
     client = app.test_client()
     AuthActions(client).register(VICTIM, SQUATTER_PASSWORD)
     created_long_ago(app, VICTIM, hours=24 * 365)

@@ -104,10 +104,11 @@ def test_requests_for_known_and_unknown_addresses_answer_before_any_mail_goes(
     assert sink.recipients and set(sink.recipients) == {"known@example.com"}
 
 
-def test_the_delivery_thread_drains_what_a_restart_left_pending(make_other_app, mailbox):
+@pytest.mark.config(EMAIL_OUTBOX_DRAIN_AGE=1)
+def test_the_delivery_thread_drains_what_a_restart_left_pending(configured_app, mailbox):
     """Without a broker there is no beat: the thread itself re-sends, when idle, rows that a
     crash or a restart left pending longer than EMAIL_OUTBOX_DRAIN_AGE."""
-    app = make_other_app(EMAIL_OUTBOX_DRAIN_AGE=1, EMAIL_FILE_DIR=mailbox.directory)
+    app = configured_app
     client = app.test_client()
     AuthActions(client).register("left@example.com")
     with app.app_context():

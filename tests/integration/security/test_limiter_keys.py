@@ -13,7 +13,17 @@ import pytest
 
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.config(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_EMAIL="3/hour",
+        RATELIMIT_LOGIN="3/minute",
+        RATELIMIT_DEFAULT="1000/minute",
+        LOGIN_THROTTLE_ENABLED=False,
+        TRUSTED_PROXIES=1,
+    ),
+]
 API = "/api/v1/auth"
 SPELLINGS = [
     "victim@example.com",
@@ -26,17 +36,9 @@ SPELLINGS = [
 
 
 @pytest.fixture
-def limited(make_other_app, mailbox):
-    app = make_other_app(
-        EMAIL_FILE_DIR=mailbox.directory,
-        RATELIMIT_ENABLED=True,
-        RATELIMIT_EMAIL="3/hour",
-        RATELIMIT_LOGIN="3/minute",
-        RATELIMIT_DEFAULT="1000/minute",
-        LOGIN_THROTTLE_ENABLED=False,
-        TRUSTED_PROXIES=1,
-    )
-    client = app.test_client()
+def limited(configured_client, mailbox):
+    """The module's configuration, its mail in ``mailbox``, one account registered."""
+    client = configured_client
     response = client.post(f"{API}/register", json={"email": SPELLINGS[0], "password": PASSWORD})
     assert response.status_code == 201
     return client

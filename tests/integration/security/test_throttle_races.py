@@ -86,10 +86,11 @@ def test_parallel_guesses_at_an_unknown_address_are_throttled_alike(make_other_a
     assert verifications(app) <= THRESHOLD + 1  # the dummy checks of an unknown address
 
 
-def test_a_correct_password_of_a_2fa_user_gives_its_reservation_back(make_other_app):
+@pytest.mark.config(LOGIN_THROTTLE_ENABLED=True, LOGIN_THROTTLE_THRESHOLD=2)
+def test_a_correct_password_of_a_2fa_user_gives_its_reservation_back(configured_app):
     """The reservation of a right password is released, not kept as a failure: a 2FA user who
     signs in (first step) more often than the threshold is never made to wait."""
-    app = make_other_app(LOGIN_THROTTLE_ENABLED=True, LOGIN_THROTTLE_THRESHOLD=2)
+    app = configured_app
     client = app.test_client()
     flow = TwoFactor(client, AuthActions(client), clock=None)
     flow.enroll("victim@example.com")
@@ -98,13 +99,14 @@ def test_a_correct_password_of_a_2fa_user_gives_its_reservation_back(make_other_
 
 
 @pytest.mark.slow
-def test_parallel_wrong_codes_verify_at_most_the_threshold(make_other_app):
-    app = make_other_app(
-        RATELIMIT_ENABLED=False,
-        LOGIN_THROTTLE_ENABLED=True,
-        LOGIN_THROTTLE_THRESHOLD=THRESHOLD,
-        LOGIN_THROTTLE_BASE_SECONDS=60,
-    )
+@pytest.mark.config(
+    RATELIMIT_ENABLED=False,
+    LOGIN_THROTTLE_ENABLED=True,
+    LOGIN_THROTTLE_THRESHOLD=THRESHOLD,
+    LOGIN_THROTTLE_BASE_SECONDS=60,
+)
+def test_parallel_wrong_codes_verify_at_most_the_threshold(configured_app):
+    app = configured_app
     client = app.test_client()
     flow = TwoFactor(client, AuthActions(client), clock=None)
     flow.enroll("victim@example.com")
@@ -121,8 +123,9 @@ def test_parallel_wrong_codes_verify_at_most_the_threshold(make_other_app):
     )
 
 
-def test_a_request_that_gets_no_database_connection_in_time_answers_503(make_other_app):
-    app = make_other_app(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1)
+@pytest.mark.config(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1)
+def test_a_request_that_gets_no_database_connection_in_time_answers_503(configured_app):
+    app = configured_app
     client = app.test_client()
     with app.app_context(), db.engine.connect():  # the pool's only connection, held
         response = client.post(
@@ -138,12 +141,11 @@ def test_a_request_that_gets_no_database_connection_in_time_answers_503(make_oth
     )
 
 
-def test_a_503_keeps_its_own_retry_after_on_a_rate_limited_endpoint(make_other_app):
+@pytest.mark.config(RATELIMIT_ENABLED=True, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1)
+def test_a_503_keeps_its_own_retry_after_on_a_rate_limited_endpoint(configured_app):
     """Flask-Limiter stretches any Retry-After to its window's reset: a database blip must not
     tell clients to come back in an hour (/register's window)."""
-    app = make_other_app(
-        RATELIMIT_ENABLED=True, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT=1
-    )
+    app = configured_app
     client = app.test_client()
     with app.app_context(), db.engine.connect():  # the pool's only connection, held
         response = client.post(

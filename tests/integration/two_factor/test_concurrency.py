@@ -19,14 +19,14 @@ from tests.conftest import AuthActions
 
 from .conftest import BASE, TwoFactor
 
-pytestmark = pytest.mark.integration
+# No throttle: losers must answer for the reason they lost, not for a wait they caused.
+pytestmark = [pytest.mark.integration, pytest.mark.config(LOGIN_THROTTLE_ENABLED=False)]
 THREADS = 10
 
 
 @pytest.fixture
-def flow(make_other_app, clock) -> TwoFactor:
-    # No throttle: losers must answer for the reason they lost, not for a wait they caused.
-    client = make_other_app(LOGIN_THROTTLE_ENABLED=False).test_client()
+def flow(configured_client, clock) -> TwoFactor:
+    client = configured_client
     flow = TwoFactor(client, AuthActions(client), clock)
     flow.app = client.application  # type: ignore[attr-defined]
     return flow

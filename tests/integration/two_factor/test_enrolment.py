@@ -42,8 +42,9 @@ def test_setup_returns_a_160_bit_secret_and_an_otpauth_uri(tfa, auth):
     assert body["qr_code"].startswith("data:image/png;base64,")
 
 
-def test_issuer_comes_from_configuration(make_other_app):
-    client = make_other_app(TOTP_ISSUER="Example Corp").test_client()
+@pytest.mark.config(TOTP_ISSUER="Example Corp")
+def test_issuer_comes_from_configuration(configured_client):
+    client = configured_client
     tokens = AuthActions(client).signup_and_login(verified=True)
     response = client.post(BASE + "/setup", headers=AuthActions.bearer(tokens["access_token"]))
     assert "issuer=Example%20Corp" in response.json["otpauth_uri"]

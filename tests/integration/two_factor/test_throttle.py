@@ -12,15 +12,15 @@ from tests.conftest import PASSWORD, AuthActions
 
 from .conftest import LOGIN, WRONG_CODE, TwoFactor, assert_error
 
-pytestmark = pytest.mark.integration
+# The throttle waits after 3 consecutive failures (1 s, then doubling).
+pytestmark = [pytest.mark.integration, pytest.mark.config(LOGIN_THROTTLE_THRESHOLD=3)]
 WRONG = WRONG_CODE
 
 
 @pytest.fixture
-def strict(make_other_app, clock) -> TwoFactor:
+def strict(configured_client, clock) -> TwoFactor:
     """An app whose throttle waits after 3 consecutive failures (1 s, then doubling)."""
-    client = make_other_app(LOGIN_THROTTLE_THRESHOLD=3).test_client()
-    return TwoFactor(client, AuthActions(client), clock)
+    return TwoFactor(configured_client, AuthActions(configured_client), clock)
 
 
 def next_step_code(secret: str) -> str:
@@ -102,10 +102,9 @@ def test_wrong_codes_at_disable_and_backup_codes_count_too(strict):
     assert strict.post("/backup-codes", access, json={"code": good}).status_code == 200
 
 
-def test_verify_has_its_own_rate_limit_per_mfa_token(make_other_app, clock):
-    client = make_other_app(
-        RATELIMIT_ENABLED=True, RATELIMIT_2FA="2/minute", LOGIN_THROTTLE_ENABLED=False
-    ).test_client()
+@pytest.mark.config(RATELIMIT_ENABLED=True, RATELIMIT_2FA="2/minute", LOGIN_THROTTLE_ENABLED=False)
+def test_verify_has_its_own_rate_limit_per_mfa_token(configured_client, clock):
+    client = configured_client
     flow = TwoFactor(client, AuthActions(client), clock)
     enrolled = flow.enroll()
     token = flow.challenge()
