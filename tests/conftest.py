@@ -21,10 +21,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, select, text
 
-from auth_microservice_app import create_app
+from auth_microservice_app import create_app, wellknown
 from auth_microservice_app.extensions import db
+from auth_microservice_app.identity import clients, login_budget, throttle
 from auth_microservice_app.identity import hashing as security
-from auth_microservice_app.identity import login_budget, throttle
 from auth_microservice_app.mail.outbox import LOCAL_DELIVERY
 from auth_microservice_app.utils.keys import generate_private_key, private_key_pem
 from auth_microservice_app.utils.redis_client import BLOCKLIST_WARM_KEY
@@ -117,6 +117,8 @@ def reset_state(application: Flask, redis_client: redis_lib.Redis) -> None:
     throttle.reset_local_state()  # the per-process fallback outlives a test
     login_budget.reset_local_state()
     security.forget_recent()  # the verification times past-budget logins replay
+    clients.forget()  # service clients' records, kept a few seconds per process
+    wellknown.forget_scopes()
 
 
 @pytest.fixture(autouse=True)

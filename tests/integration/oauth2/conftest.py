@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,17 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from auth_microservice_app import wellknown
 from auth_microservice_app.identity import clients
-
-
-@pytest.fixture(autouse=True)
-def _fresh_client_caches() -> Iterator[None]:
-    clients.forget()
-    wellknown.forget_scopes()
-    yield
-    clients.forget()
-    wellknown.forget_scopes()
 
 
 @dataclass(frozen=True)
