@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
+
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_DEADLINE_S = 60.0
 #: What the ingress (and the Kubernetes probes) add: TLS ended in front, one proxy hop.
@@ -64,9 +66,16 @@ def call(
     body: Any = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 10.0,
+    source: str | None = None,
 ) -> Answer:
-    """One request on its own connection; the status, headers, body and time it took."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    """One request on its own connection; the status, headers, body and time it took.
+
+    ``source``: the loopback address to send from (any of 127.0.0.0/8), for a proxy that
+    tells clients apart by address."""
+    source_address = (source, 0) if source is not None else None
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=timeout, source_address=source_address
+    )
     sent = dict(headers or {})
     payload = None
     if body is not None:
@@ -202,3 +211,53 @@ def base_environment() -> dict[str, str]:
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env["PATH"] = f"{venv_bin()}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     return env
+
+
+def service_environment(
+    port: int, workdir: Path, signing_key_pem: str, **overrides: str
+) -> dict[str, str]:
+    """The environment the tests run the service with, ``overrides`` last.
+
+    APP_ENV testing on the run's PostgreSQL database and Redis, listening on 127.0.0.1:``port``,
+    signing with ``signing_key_pem`` (written to ``workdir``/jwt.pem, where
+    JWT_PRIVATE_KEY_FILE points), mail as files in ``workdir``/mail, two gunicorn workers.
+    """
+    key_file = workdir / "jwt.pem"
+    key_file.write_text(signing_key_pem)
+    return {
+        **base_environment(),
+        "APP_ENV": "testing",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATABASE_URL": TEST_DATABASE_URL,
+        "REDIS_URL": TEST_REDIS_URL,
+        # generous, as in the conftest's apps: a loaded machine must not trip the breaker
+        "REDIS_SOCKET_TIMEOUT": "3",
+        "JWT_PRIVATE_KEY_FILE": str(key_file),
+        "JWT_ISSUER": "https://auth.test",
+        "FRONTEND_URL": "https://app.test",
+        "EMAIL_BACKEND": "file",
+        "EMAIL_FILE_DIR": str(workdir / "mail"),
+        "GUNICORN_WORKERS": "2",
+        **overrides,
+    }
+
+
+def start_service(
+    workdir: Path,
+    signing_key_pem: str,
+    *,
+    port: int | None = None,
+    name: str = "server",
+    headers: Mapping[str, str] | None = None,
+    **overrides: str,
+) -> Server:
+    """The service under gunicorn with gunicorn.conf.py (as the image runs it), started with
+    ``service_environment`` and ``overrides``, logging to ``workdir``; serving once it returns.
+
+    ``port``: a free one unless given (give one when a setting must name it)."""
+    port = free_port() if port is None else port
+    env = service_environment(port, workdir, signing_key_pem, **overrides)
+    return start(
+        gunicorn_command(), env=env, port=port, log_dir=workdir, name=name, headers=headers
+    )

@@ -11,15 +11,10 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
@@ -32,18 +27,16 @@ from typing import Any
 import pytest
 import redis as redis_lib
 import yaml  # type: ignore[import-untyped]
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from auth_microservice_app import audit
-from tests.conftest import PASSWORD, TEST_DATABASE_URL, TEST_REDIS_URL, make_app, reset_state
+from tests.conftest import PASSWORD, make_app, reset_state
+from tests.running_server import ROOT, Answer, start_service
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "infrastructure" / "grafana" / "auth-service-dashboard.json"
 ALERTS = ROOT / "infrastructure" / "prometheus" / "alerts.yml"
 PROMTOOL = shutil.which("promtool")
@@ -814,36 +807,6 @@ STARTUP_DEADLINE_S = 60.0
 REQUEST_TIMEOUT_S = 15.0
 
 
-def gunicorn_executable() -> Path:
-    candidate = Path(sys.executable).parent / "gunicorn"
-    return candidate if candidate.exists() else ROOT / ".venv" / "bin" / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def http_request(
-    port: int, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, bytes]:
-    """One request on its own connection (``Connection: close``), so any worker may take it."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
-    try:
-        all_headers = {"Connection": "close", **(headers or {})}
-        payload = None
-        if body is not None:
-            payload = json.dumps(body)
-            all_headers["Content-Type"] = "application/json"
-        connection.request(method, path, body=payload, headers=all_headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 @dataclass
 class GunicornRun:
     """What one gunicorn run produced: its single scrape and each worker's own files."""
@@ -874,118 +837,63 @@ def per_worker_values(metrics_dir: Path) -> dict[int, dict[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def gunicorn_run(app: Flask, tmp_path_factory: Any) -> GunicornRun:
+def gunicorn_run(app: Flask, signing_key_pem: str, tmp_path_factory: Any) -> GunicornRun:
     """Start gunicorn (2 workers), send the traffic, scrape /metrics once, stop.
 
     Depends on ``app``: its migrations built the schema in the per-run database the server
     uses, so the failed logins really reach the users table.
     """
     tmp_path = tmp_path_factory.mktemp("gunicorn-metrics")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "jwt-private-key.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
     metrics_dir = tmp_path / "prometheus-multiproc"
     metrics_dir.mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "APP_ENV": "testing",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "REDIS_URL": TEST_REDIS_URL,
-        "JWT_PRIVATE_KEY_FILE": str(key_file),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "METRICS_TOKEN": METRICS_TOKEN,
-        "GUNICORN_WORKERS": str(WORKERS),
-        "GUNICORN_MAX_REQUESTS": "0",  # no worker recycling in the middle of the count
+    server = start_service(
+        tmp_path,
+        signing_key_pem,
+        # one request per connection, so any worker may take it
+        headers={"Connection": "close"},
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        METRICS_TOKEN=METRICS_TOKEN,
+        GUNICORN_WORKERS=str(WORKERS),
+        GUNICORN_MAX_REQUESTS="0",  # no worker recycling in the middle of the count
         # A worker holding 2 connections stops accepting, so with 8 concurrent clients the
         # other worker must take some: both workers serve, whatever the kernel's accept order.
-        "GUNICORN_CMD_ARGS": "--worker-connections 2",
-        "GUNICORN_KEEPALIVE": "0",  # every request closes its connection anyway
-        "RATELIMIT_ENABLED": "false",
-    }
-    for inherited in (
-        "JWT_PRIVATE_KEY",
-        "JWT_KEYS_DIR",
-        "GUNICORN_ACCESS_LOG",
-        "CELERY_BROKER_URL",
-    ):
-        env.pop(inherited, None)
-    stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
-
-    def logs() -> str:
-        return (
-            f"--- stdout ---\n{stdout.read_text(errors='replace')[-4000:]}\n"
-            f"--- stderr ---\n{stderr.read_text(errors='replace')[-4000:]}"
-        )
-
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(  # noqa: S603 - fixed arguments
-            [
-                str(gunicorn_executable()),
-                "-c",
-                "gunicorn.conf.py",
-                "auth_microservice_app.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,  # its own process group, so cleanup reaches the workers
-        )
+        GUNICORN_CMD_ARGS="--worker-connections 2",
+        GUNICORN_KEEPALIVE="0",  # every request closes its connection anyway
+        RATELIMIT_ENABLED="false",
+    )
     try:
-        wait_until_live(process, port, logs)
-        wait_for_worker_files(metrics_dir, WORKERS, logs)
+        wait_for_worker_files(metrics_dir, WORKERS, server.logs)
         run_id = uuid.uuid4().hex[:8]
 
-        def jwks(_: int) -> tuple[int, bytes]:
-            return http_request(port, "GET", "/.well-known/jwks.json")
+        def jwks(_: int) -> Answer:
+            return server.call("GET", "/.well-known/jwks.json", timeout=REQUEST_TIMEOUT_S)
 
-        def failed_login(n: int) -> tuple[int, bytes]:
+        def failed_login(n: int) -> Answer:
             # A new unknown address each time, so the per-account throttle never steps in.
             body = {"email": f"nobody-{run_id}-{n}@example.com", "password": PASSWORD}
-            return http_request(port, "POST", "/api/v1/auth/login", body=body)
+            return server.call("POST", "/api/v1/auth/login", body=body, timeout=REQUEST_TIMEOUT_S)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             jwks_results = list(pool.map(jwks, range(JWKS_REQUESTS)))
             login_results = list(pool.map(failed_login, range(FAILED_LOGINS)))
-        assert [status for status, _ in jwks_results] == [200] * JWKS_REQUESTS, logs()
-        assert [status for status, _ in login_results] == [401] * FAILED_LOGINS, (
-            login_results[:3],
-            logs(),
+        assert [answer.status for answer in jwks_results] == [200] * JWKS_REQUESTS, server.logs()
+        assert [answer.status for answer in login_results] == [401] * FAILED_LOGINS, (
+            [str(answer) for answer in login_results[:3]],
+            server.logs(),
         )
-        unauthenticated, _ = http_request(port, "GET", "/metrics")
-        status, body = http_request(
-            port, "GET", "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        unauthenticated = server.call("GET", "/metrics", timeout=REQUEST_TIMEOUT_S).status
+        scrape = server.call(
+            "GET",
+            "/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            timeout=REQUEST_TIMEOUT_S,
         )
-        assert status == 200, body[:500]
-        return GunicornRun(body.decode(), unauthenticated, per_worker_values(metrics_dir), logs())
+        assert scrape.status == 200, scrape.body[:500]
+        return GunicornRun(
+            scrape.body.decode(), unauthenticated, per_worker_values(metrics_dir), server.logs()
+        )
     finally:
-        stop(process)
-
-
-def wait_until_live(process: subprocess.Popen[bytes], port: int, logs: Any) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    last_error = "no attempt"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}\n{logs()}")
-        try:
-            status, _ = http_request(port, "GET", "/health/live")
-            if status == 200:
-                return
-            last_error = f"status {status}"
-        except OSError as exc:
-            last_error = repr(exc)
-        time.sleep(0.2)
-    pytest.fail(f"/health/live not 200 within {STARTUP_DEADLINE_S}s ({last_error})\n{logs()}")
+        server.stop()
 
 
 def worker_pids(metrics_dir: Path) -> set[int]:
@@ -1004,18 +912,6 @@ def wait_for_worker_files(metrics_dir: Path, count: int, logs: Any) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"{count} workers not loaded within {STARTUP_DEADLINE_S}s\n{logs()}")
         time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, bounded wait, then SIGKILL the server's own process group."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 @pytest.mark.slow
