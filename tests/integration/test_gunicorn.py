@@ -8,175 +8,72 @@ and SIGTERM (what Kubernetes sends) finishes an in-flight request and exits 0.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.running_server import Server, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-STARTUP_DEADLINE_S = 60.0
 GRACEFUL_TIMEOUT_S = 10
 # Exit must come within the graceful timeout, plus the time a worker takes to notice.
 EXIT_DEADLINE_S = GRACEFUL_TIMEOUT_S + 5
 
 
-def gunicorn_executable() -> Path:
-    # The gunicorn of the interpreter running the tests (.venv/bin/gunicorn under `make test`).
-    candidate = Path(sys.executable).parent / "gunicorn"
-    return candidate if candidate.exists() else ROOT / ".venv" / "bin" / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    stdout: Path
-    stderr: Path
-    metrics_dir: Path
-
-    def logs(self) -> str:
-        return (
-            f"--- stdout ---\n{self.stdout.read_text(errors='replace')[-4000:]}\n"
-            f"--- stderr ---\n{self.stderr.read_text(errors='replace')[-4000:]}"
-        )
-
-
-def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def wait_until_live(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    last_error = "no attempt"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {server.process.returncode}\n{server.logs()}")
-        try:
-            status, _ = get(server.port, "/health/live", timeout=2.0)
-            if status == 200:
-                return
-            last_error = f"status {status}"
-        except OSError as exc:
-            last_error = repr(exc)
-        time.sleep(0.2)
-    pytest.fail(
-        f"/health/live not 200 within {STARTUP_DEADLINE_S}s ({last_error})\n{server.logs()}"
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Last-resort cleanup: kill the server's own process group if it is still running."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+@pytest.fixture
+def server(tmp_path: Path, signing_key_pem: str) -> Iterator[Server]:
+    yield from run_server(tmp_path, signing_key_pem)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from run_server(tmp_path)
+def server_with_gunicorn_access_log(tmp_path: Path, signing_key_pem: str) -> Iterator[Server]:
+    yield from run_server(tmp_path, signing_key_pem, GUNICORN_ACCESS_LOG="-")
 
 
-@pytest.fixture
-def server_with_gunicorn_access_log(tmp_path: Path) -> Iterator[Server]:
-    yield from run_server(tmp_path, GUNICORN_ACCESS_LOG="-")
-
-
-def run_server(tmp_path: Path, **settings: str) -> Iterator[Server]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "jwt-private-key.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+def run_server(tmp_path: Path, signing_key_pem: str, **settings: str) -> Iterator[Server]:
     metrics_dir = tmp_path / "prometheus-multiproc"
     metrics_dir.mkdir()
     # A file left by a previous run: on_starting must clear it.
     (metrics_dir / "counter_99999.db").write_bytes(b"stale")
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "APP_ENV": "testing",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "JWT_PRIVATE_KEY_FILE": str(key_file),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "GUNICORN_WORKERS": "2",
-        "GUNICORN_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT_S),
-    }
-    for inherited in ("JWT_PRIVATE_KEY", "JWT_KEYS_DIR", "GUNICORN_ACCESS_LOG"):
-        env.pop(inherited, None)
-    env.update(settings)
-
-    stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [
-                str(gunicorn_executable()),
-                "-c",
-                "gunicorn.conf.py",
-                "auth_microservice_app.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,  # its own process group, so cleanup reaches the workers
-        )
-    running = Server(process, port, stdout, stderr, metrics_dir)
+    running = start_service(
+        tmp_path,
+        signing_key_pem,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        GUNICORN_GRACEFUL_TIMEOUT=str(GRACEFUL_TIMEOUT_S),
+        **settings,
+    )
     try:
-        wait_until_live(running)
         yield running
     finally:
-        stop(process)
+        running.stop()
+
+
+def metrics_dir(server: Server) -> Path:
+    return Path(server.env["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def test_serves_health_routes_as_json(server: Server) -> None:
-    status, body = get(server.port, "/health/live")
-    assert status == 200
-    assert json.loads(body) == {"status": "ok"}
+    live = server.call("GET", "/health/live")
+    assert live.status == 200
+    assert live.json == {"status": "ok"}
 
-    status, body = get(server.port, "/health")
-    assert status in (200, 503), server.logs()  # 503 only when the database is unreachable
-    document = json.loads(body)
+    health = server.call("GET", "/health")
+    assert health.status in (200, 503), server.logs()  # 503 only when the database is unreachable
+    document = health.json
     assert document["status"] in {"ok", "degraded", "down"}
     assert "database" in document["checks"]
 
 
 def test_prepares_the_prometheus_multiprocess_directory(server: Server) -> None:
-    assert server.metrics_dir.is_dir()
-    assert not (server.metrics_dir / "counter_99999.db").exists(), "stale metrics file kept"
+    assert metrics_dir(server).is_dir()
+    assert not (metrics_dir(server) / "counter_99999.db").exists(), "stale metrics file kept"
 
 
 def stdout_lines_with(server: Server, request_id: str) -> list[dict[str, object]]:
@@ -195,15 +92,8 @@ def stdout_lines_with(server: Server, request_id: str) -> list[dict[str, object]
     return [line for line in lines if request_id in json.dumps(line)]
 
 
-def get_with_request_id(port: int, path: str, request_id: str) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5.0)
-    try:
-        connection.request("GET", path, headers={"X-Request-ID": request_id})
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
+def get_with_request_id(server: Server, path: str, request_id: str) -> int:
+    return server.call("GET", path, headers={"X-Request-ID": request_id}, timeout=5.0).status
 
 
 def test_each_request_leaves_one_access_line_the_apps_with_its_request_id(
@@ -211,7 +101,7 @@ def test_each_request_leaves_one_access_line_the_apps_with_its_request_id(
 ) -> None:
     """gunicorn's access log is off by default: the app's line is the only one."""
     request_id = "one-access-line-per-request"
-    status = get_with_request_id(server.port, "/health/live?token=do-not-log-me", request_id)
+    status = get_with_request_id(server, "/health/live?token=do-not-log-me", request_id)
     assert status == 200
 
     lines = stdout_lines_with(server, request_id)
@@ -230,7 +120,7 @@ def test_gunicorn_access_log_when_asked_for_is_json_without_query_strings(
 ) -> None:
     server = server_with_gunicorn_access_log
     request_id = "gunicorn-access-line"
-    status = get_with_request_id(server.port, "/health/live?token=do-not-log-me", request_id)
+    status = get_with_request_id(server, "/health/live?token=do-not-log-me", request_id)
     assert status == 200
     lines = stdout_lines_with(server, request_id)
     access = [line for line in lines if line["logger"] == "gunicorn.access"]

@@ -10,27 +10,13 @@ threads, production argon2 parameters, PostgreSQL and Redis.
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import TEST_REDIS_URL
-from tests.integration.test_gunicorn import (
-    ROOT,
-    Server,
-    free_port,
-    gunicorn_executable,
-    stop,
-    wait_until_live,
-)
+from tests.running_server import Server, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,68 +26,34 @@ ARENA_MIB = 19  # ARGON2_MEMORY_COST=19456 KiB
 
 
 @pytest.fixture
-def flood_server(app, tmp_path: Path) -> Iterator[Server]:
+def flood_server(app, tmp_path: Path, signing_key_pem: str) -> Iterator[Server]:
     """One gthread worker of 8 threads, one hash thread, production argon2 (the ``app``
-    fixture has migrated the run's database)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_file = tmp_path / "jwt-private-key.pem"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    fixture has migrated the run's database). MALLOC_ARENA_MAX unset: glibc's default, as
+    measured in the finding."""
     metrics_dir = tmp_path / "prometheus-multiproc"
     metrics_dir.mkdir()
-    port = free_port()
-    env = {
-        **os.environ,
-        "APP_ENV": "testing",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": os.environ["TEST_DATABASE_URL"],
-        "REDIS_URL": TEST_REDIS_URL,
-        "JWT_PRIVATE_KEY_FILE": str(key_file),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": str(THREADS),
-        "GUNICORN_MAX_REQUESTS": "0",
-        "GUNICORN_ACCESS_LOG": "",
-        "ARGON2_TIME_COST": "2",
-        "ARGON2_MEMORY_COST": str(ARENA_MIB * 1024),
-        "ARGON2_PARALLELISM": "1",
-        "ARGON2_MAX_CONCURRENT": "1",
+    running = start_service(
+        tmp_path,
+        signing_key_pem,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        GUNICORN_WORKERS="1",
+        GUNICORN_THREADS=str(THREADS),
+        GUNICORN_MAX_REQUESTS="0",
+        GUNICORN_ACCESS_LOG="",
+        ARGON2_TIME_COST="2",
+        ARGON2_MEMORY_COST=str(ARENA_MIB * 1024),
+        ARGON2_PARALLELISM="1",
+        ARGON2_MAX_CONCURRENT="1",
         # every login of the flood waits for its hash: none is refused, all of them hash
-        "ARGON2_QUEUE_TIMEOUT": "60",
-        "ARGON2_MAX_WAITING": str(THREADS),
-        "LOGIN_UNKNOWN_BUDGET": "0",
-        "RATELIMIT_ENABLED": "false",
-    }
-    # MALLOC_ARENA_MAX unset: glibc's default, as measured in the finding
-    for inherited in ("JWT_PRIVATE_KEY", "JWT_KEYS_DIR", "MALLOC_ARENA_MAX"):
-        env.pop(inherited, None)
-    stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [
-                str(gunicorn_executable()),
-                "-c",
-                "gunicorn.conf.py",
-                "auth_microservice_app.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,
-        )
-    running = Server(process, port, stdout, stderr, metrics_dir)
+        ARGON2_QUEUE_TIMEOUT="60",
+        ARGON2_MAX_WAITING=str(THREADS),
+        LOGIN_UNKNOWN_BUDGET="0",
+        RATELIMIT_ENABLED="false",
+    )
     try:
-        wait_until_live(running)
         yield running
     finally:
-        stop(process)
+        running.stop()
 
 
 def worker_pid(master: int) -> int:
@@ -129,40 +81,26 @@ def rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-def login(port: int, index: int) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    body = json.dumps({"email": f"nobody-{index}@example.com", "password": "a wrong password"})
-    try:
-        connection.request("POST", "/api/v1/auth/login", body, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
+def login(server: Server, index: int) -> int:
+    body = {"email": f"nobody-{index}@example.com", "password": "a wrong password"}
+    return server.call("POST", "/api/v1/auth/login", body=body, timeout=60).status
 
 
-def health(port: int, _: int) -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        connection.request("GET", "/health/live")
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
+def health(server: Server, _: int) -> int:
+    return server.call("GET", "/health/live", timeout=60).status
 
 
 def test_a_login_flood_grows_a_worker_by_at_most_its_hash_threads_arenas(flood_server):
-    port = flood_server.port
-    pid = worker_pid(flood_server.process.pid)
+    server = flood_server
+    pid = worker_pid(server.process.pid)
     with ThreadPoolExecutor(max_workers=THREADS) as clients:
         # every request thread exists and has served, and the hash thread has hashed once
-        assert set(clients.map(lambda i: health(port, i), range(4 * THREADS))) == {200}
-        assert login(port, -1) == 401
+        assert set(clients.map(lambda i: health(server, i), range(4 * THREADS))) == {200}
+        assert login(server, -1) == 401
         before = rss_mib(pid)
-        statuses = list(clients.map(lambda i: login(port, i), range(ROUNDS * THREADS)))
+        statuses = list(clients.map(lambda i: login(server, i), range(ROUNDS * THREADS)))
     after = rss_mib(pid)
 
-    assert set(statuses) == {401}, flood_server.logs()
+    assert set(statuses) == {401}, server.logs()
     # before the fix: ~(THREADS - 1) x 19 MiB more (one arena per request thread that hashed)
     assert after - before < 2 * ARENA_MIB, f"RSS {before:.0f} -> {after:.0f} MiB"

@@ -5,7 +5,7 @@ arrived, with no deadline (issue 15, F2); gunicorn's ``timeout`` does not help, 
 main loop keeps reporting alive. ``infrastructure/nginx/nginx.conf`` is the file
 docker-compose.yml mounts into its proxy; these tests run Debian's nginx unprivileged on that
 very file, with only its listen and upstream addresses moved to loopback ports, in front of a
-real gunicorn started with gunicorn.conf.py the way tests/integration/test_gunicorn.py starts it.
+real gunicorn started with gunicorn.conf.py the way tests/running_server.py starts it.
 
 nginx is required, not optional: ``scripts/install-test-tools.sh`` (``make test``) installs it,
 and without it these tests fail saying so.
@@ -13,15 +13,11 @@ and without it these tests fail saying so.
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import re
 import select
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,19 +25,21 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 
-from tests.conftest import PASSWORD, TEST_REDIS_URL
-from tests.integration.test_gunicorn import (
+from tests import running_server
+from tests.conftest import PASSWORD
+from tests.running_server import (
     ROOT,
-    TEST_DATABASE_URL,
+    Answer,
     Server,
+    base_environment,
     free_port,
-    gunicorn_executable,
-    stop,
-    wait_until_live,
+    start,
+    start_service,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,7 +64,6 @@ NORMAL_ME_REQUESTS = 8
 NORMAL_CONCURRENCY = 8
 # Generous: an answer takes milliseconds; only a starved server needs longer.
 ANSWER_DEADLINE_S = 5.0
-STARTUP_DEADLINE_S = 15.0
 # How long past client_header_timeout nginx may take to close a slow socket before the test
 # calls it a hang (nginx checks its timers on its event loop; the watcher polls every 0.1 s).
 CLOSE_MARGIN_S = 5.0
@@ -113,43 +110,18 @@ def render_for_loopback(text: str, *, listen_port: int, upstream_port: int) -> s
 # --- plain HTTP clients ----------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    seconds: float
-
-
 def call(
     port: int,
     method: str,
     path: str,
     *,
-    body: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
     source: str = CLIENT,
     timeout: float = ANSWER_DEADLINE_S,
+    **kwargs: Any,
 ) -> Answer:
-    """One request on its own connection; raises TimeoutError when no answer comes in time."""
-    started = time.monotonic()
-    connection = http.client.HTTPConnection(
-        CLIENT, port, timeout=timeout, source_address=(source, 0)
-    )
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        sent = {"Content-Type": "application/json"} if payload is not None else {}
-        connection.request(method, path, body=payload, headers={**sent, **(headers or {})})
-        response = connection.getresponse()
-        data = response.read()
-        return Answer(
-            response.status,
-            {k.lower(): v for k, v in response.getheaders()},
-            data,
-            time.monotonic() - started,
-        )
-    finally:
-        connection.close()
+    """One request on its own connection from ``source``; raises TimeoutError when no answer
+    comes in time."""
+    return running_server.call(port, method, path, source=source, timeout=timeout, **kwargs)
 
 
 def ordinary_traffic(
@@ -296,50 +268,17 @@ def attack(registry: list[SlowClients], port: int) -> SlowClients:
 
 
 def start_gunicorn(tmp_path: Path, signing_key_pem: str, **settings: str) -> Server:
-    key_file = tmp_path / "jwt-private-key.pem"
-    key_file.write_text(signing_key_pem)
-    port = free_port()
-    env = {
-        **os.environ,
-        "APP_ENV": "testing",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "REDIS_URL": TEST_REDIS_URL,
-        "JWT_PRIVATE_KEY_FILE": str(key_file),
-        "EMAIL_BACKEND": "file",
-        "EMAIL_FILE_DIR": str(tmp_path / "mail"),
-        "GUNICORN_WORKERS": str(GUNICORN_WORKERS),
-        "GUNICORN_THREADS": str(GUNICORN_THREADS),
+    return start_service(
+        tmp_path,
+        signing_key_pem,
+        name="gunicorn",
+        GUNICORN_WORKERS=str(GUNICORN_WORKERS),
+        GUNICORN_THREADS=str(GUNICORN_THREADS),
         # as in docker-compose.yml: above nginx's upstream keepalive_timeout
-        "GUNICORN_KEEPALIVE": "75",
-        "GUNICORN_GRACEFUL_TIMEOUT": "5",
+        GUNICORN_KEEPALIVE="75",
+        GUNICORN_GRACEFUL_TIMEOUT="5",
         **settings,
-    }
-    for inherited in ("JWT_PRIVATE_KEY", "JWT_KEYS_DIR", "GUNICORN_ACCESS_LOG"):
-        env.pop(inherited, None)
-    stdout, stderr = tmp_path / "gunicorn.out", tmp_path / "gunicorn.err"
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(
-            [
-                str(gunicorn_executable()),
-                "-c",
-                "gunicorn.conf.py",
-                "auth_microservice_app.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=err,
-            start_new_session=True,  # its own process group, so cleanup reaches the workers
-        )
-    server = Server(process, port, stdout, stderr, tmp_path)
-    try:
-        wait_until_live(server)
-    except BaseException:
-        stop(process)
-        raise
-    return server
+    )
 
 
 @pytest.fixture
@@ -349,50 +288,7 @@ def gunicorn(tmp_path: Path, signing_key_pem: str) -> Iterator[Server]:
     try:
         yield server
     finally:
-        stop(server.process)
-
-
-@dataclass
-class Proxy:
-    process: subprocess.Popen[bytes]
-    port: int
-    stdout: Path
-    stderr: Path
-
-    def logs(self) -> str:
-        return (
-            f"--- nginx stdout ---\n{self.stdout.read_text(errors='replace')[-3000:]}\n"
-            f"--- nginx stderr ---\n{self.stderr.read_text(errors='replace')[-3000:]}"
-        )
-
-
-def stop_nginx(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (nginx's fast shutdown) to the master; its whole process group if it lingers."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def wait_until_proxying(proxy: Proxy) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    last_error = "no attempt"
-    while time.monotonic() < deadline:
-        if proxy.process.poll() is not None:
-            pytest.fail(f"nginx exited with {proxy.process.returncode}\n{proxy.logs()}")
-        try:
-            answer = call(proxy.port, "GET", "/health/live", timeout=2.0)
-            if answer.status == 200:
-                return
-            last_error = f"status {answer.status}"
-        except OSError as exc:
-            last_error = repr(exc)
-        time.sleep(0.1)
-    pytest.fail(f"nginx did not proxy /health/live ({last_error})\n{proxy.logs()}")
+        server.stop()
 
 
 @dataclass
@@ -403,9 +299,9 @@ class NginxInFront:
     """
 
     tmp_path: Path
-    started: list[tuple[Proxy, Path]] = field(default_factory=list)
+    started: list[tuple[Server, Path]] = field(default_factory=list)
 
-    def __call__(self, upstream: Server) -> Proxy:
+    def __call__(self, upstream: Server) -> Server:
         executable = nginx_executable()
         # nginx's prefix (pid file, temporary directories). Not under tmp_path: run as root,
         # nginx's workers drop to an unprivileged user, who must be able to reach it.
@@ -420,22 +316,23 @@ class NginxInFront:
                 upstream_port=upstream.port,
             )
         )
-        stdout, stderr = self.tmp_path / "nginx.out", self.tmp_path / "nginx.err"
-        with stdout.open("wb") as out, stderr.open("wb") as err:
-            process = subprocess.Popen(
+        try:
+            proxy = start(
                 [executable, "-p", f"{prefix}/", "-c", str(config), "-e", "stderr"],
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
+                env=base_environment(),
+                port=port,
+                log_dir=self.tmp_path,
+                name="nginx",
             )
-        proxy = Proxy(process, port, stdout, stderr)
+        except BaseException:
+            shutil.rmtree(prefix, ignore_errors=True)
+            raise
         self.started.append((proxy, prefix))
-        wait_until_proxying(proxy)
         return proxy
 
     def stop_all(self) -> None:
         for proxy, prefix in self.started:
-            stop_nginx(proxy.process)
+            proxy.stop()
             shutil.rmtree(prefix, ignore_errors=True)
 
 
@@ -549,7 +446,7 @@ def test_gunicorn_alone_is_starved_by_the_same_slow_clients(
         assert all(isinstance(r, TimeoutError) for r in results), summary
         assert "WORKER TIMEOUT" not in server.stderr.read_text(errors="replace")
     finally:
-        stop(server.process)
+        server.stop()
 
 
 def test_nginx_refuses_one_address_past_its_connection_limit_with_429(
