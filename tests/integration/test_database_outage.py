@@ -19,15 +19,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import make_url
 
-from tests.conftest import PASSWORD, TEST_DATABASE_URL, TEST_REDIS_URL
-from tests.running_server import (
-    Answer,
-    Server,
-    base_environment,
-    free_port,
-    gunicorn_command,
-    start,
-)
+from tests.conftest import PASSWORD, TEST_DATABASE_URL
+from tests.running_server import Answer, Server, start_service
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,30 +42,16 @@ def start_server(
     app: Flask, proxy: TcpProxy, tmp_path: Path, signing_key_pem: str
 ) -> Iterator[Any]:
     """gunicorn on the test database (migrated by ``app``), reached only through ``proxy``."""
-    key_file = tmp_path / "jwt.pem"
-    key_file.write_text(signing_key_pem)
     through_proxy = make_url(TEST_DATABASE_URL).set(host="127.0.0.1", port=proxy.port)
     servers: list[Server] = []
 
     def run(**settings: str) -> Server:
-        port = free_port()
-        env = {
-            **base_environment(),
-            "APP_ENV": "testing",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "DATABASE_URL": through_proxy.render_as_string(hide_password=False),
-            "REDIS_URL": TEST_REDIS_URL,
-            "REDIS_SOCKET_TIMEOUT": "3",
-            "JWT_PRIVATE_KEY_FILE": str(key_file),
-            "JWT_ISSUER": "https://auth.test",
-            "FRONTEND_URL": "https://app.test",
-            "EMAIL_BACKEND": "file",
-            "EMAIL_FILE_DIR": str(tmp_path / "mail"),
-            "GUNICORN_WORKERS": "2",
+        server = start_service(
+            tmp_path,
+            signing_key_pem,
+            DATABASE_URL=through_proxy.render_as_string(hide_password=False),
             **settings,
-        }
-        server = start(gunicorn_command(), env=env, port=port, log_dir=tmp_path)
+        )
         servers.append(server)
         return server
 

@@ -33,15 +33,8 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenValidator
 from flask import Flask
 from joserfc.jwk import KeySet
 
-from tests.conftest import PASSWORD, TEST_DATABASE_URL, TEST_REDIS_URL, reset_state
-from tests.running_server import (
-    ROOT,
-    Server,
-    base_environment,
-    free_port,
-    gunicorn_command,
-    start,
-)
+from tests.conftest import PASSWORD, reset_state
+from tests.running_server import ROOT, Server, start_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -75,25 +68,7 @@ def server(
     """gunicorn, two workers, on the test database (migrated by ``app``) and Redis."""
     reset_state(app, redis_client)
     workdir: Path = tmp_path_factory.mktemp("interop")
-    key_file = workdir / "jwt.pem"
-    key_file.write_text(signing_key_pem)
-    port = free_port()
-    env = {
-        **base_environment(),
-        "APP_ENV": "testing",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "REDIS_URL": TEST_REDIS_URL,
-        "REDIS_SOCKET_TIMEOUT": "3",
-        "JWT_PRIVATE_KEY_FILE": str(key_file),
-        "JWT_ISSUER": ISSUER,
-        "FRONTEND_URL": "https://app.test",
-        "EMAIL_BACKEND": "file",
-        "EMAIL_FILE_DIR": str(workdir / "mail"),
-        "GUNICORN_WORKERS": "2",
-    }
-    running = start(gunicorn_command(), env=env, port=port, log_dir=workdir)
+    running = start_service(workdir, signing_key_pem, JWT_ISSUER=ISSUER)
     try:
         yield running
     finally:

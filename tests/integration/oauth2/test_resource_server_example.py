@@ -18,14 +18,14 @@ from auth_service_client import ClientCredentials
 from flask import Flask
 
 from auth_microservice_app.identity import clients
-from tests.conftest import PASSWORD, TEST_REDIS_URL
+from tests.conftest import PASSWORD
 from tests.running_server import (
     ROOT,
     Server,
     base_environment,
     free_port,
-    gunicorn_command,
     start,
+    start_service,
     venv_bin,
 )
 
@@ -38,28 +38,11 @@ def auth_service(
     app: Flask, signing_key_pem: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, dict[str, str]]]:
     """The service under gunicorn on the test database (migrated by ``app``), and its env."""
-    from tests.conftest import TEST_DATABASE_URL
-
     logs = tmp_path_factory.mktemp("auth-service")
-    key_file = logs / "jwt.pem"
-    key_file.write_text(signing_key_pem)
     port = free_port()
-    env = {
-        **base_environment(),
-        "APP_ENV": "testing",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "REDIS_URL": TEST_REDIS_URL,
-        "JWT_PRIVATE_KEY_FILE": str(key_file),
-        "JWT_ISSUER": f"http://127.0.0.1:{port}",
-        "FRONTEND_URL": "https://app.test",
-        "EMAIL_BACKEND": "file",
-        "EMAIL_FILE_DIR": str(logs / "mail"),
-        "GUNICORN_WORKERS": "2",
-    }
-    server = start(gunicorn_command(), env=env, port=port, log_dir=logs)
-    yield server, env
+    # the issuer is the address the example and the clients reach the service at
+    server = start_service(logs, signing_key_pem, port=port, JWT_ISSUER=f"http://127.0.0.1:{port}")
+    yield server, server.env
     server.stop()
 
 
