@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from werkzeug import Request, Response
 
@@ -16,6 +14,7 @@ from auth_microservice_app.extensions import db
 from auth_microservice_app.mail import messages as mail
 from auth_microservice_app.mail import outbox
 from auth_microservice_app.models import EmailOutbox
+from tests.smtp_server import smtp_server
 
 pytestmark = pytest.mark.integration
 
@@ -139,14 +138,9 @@ class Sink:
 
 @pytest.fixture
 def smtp_sink() -> Iterator[tuple[Sink, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield sink, port
-    controller.stop()
+    with smtp_server(sink) as port:
+        yield sink, port
 
 
 def test_smtp_backend_delivers_to_a_real_smtp_server(app, auth, smtp_sink):

@@ -11,7 +11,6 @@ address must answer while the server still holds everything.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import uuid
@@ -20,13 +19,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from auth_microservice_app.extensions import db
 from auth_microservice_app.mail.outbox import LOCAL_DELIVERY
 from auth_microservice_app.models import EmailOutbox
 from auth_microservice_app.models.base import utcnow
 from tests.conftest import AuthActions
+from tests.smtp_server import smtp_server
 
 pytestmark = pytest.mark.integration
 API = "/api/v1/auth"
@@ -49,18 +48,13 @@ class HeldSink:
 
 @pytest.fixture
 def held_sink() -> Iterator[tuple[HeldSink, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     sink = HeldSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        sink.release.set()
-        LOCAL_DELIVERY.join()
-        controller.stop()
+    with smtp_server(sink) as port:
+        try:
+            yield sink, port
+        finally:
+            sink.release.set()
+            LOCAL_DELIVERY.join()
 
 
 def answered_in_time(request: Any) -> Any:
@@ -145,13 +139,8 @@ class FlakySink:
 
 
 def test_a_short_smtp_outage_leaves_the_mail_pending_for_a_later_attempt(make_other_app):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     sink = FlakySink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(sink) as port:
         app = make_other_app(
             EMAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none"
         )
@@ -167,5 +156,3 @@ def test_a_short_smtp_outage_leaves_the_mail_pending_for_a_later_attempt(make_ot
         LOCAL_DELIVERY.submit(app, None)  # what the idle drain does
         LOCAL_DELIVERY.join()
         assert sink.recipients == ["patient@example.com"]
-    finally:
-        controller.stop()
