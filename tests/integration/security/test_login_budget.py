@@ -15,7 +15,7 @@ import time
 import pytest
 
 from auth_microservice_app.identity.login_budget import PREFIX
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, AuthActions
 from tests.hashing import pool_of
 
 pytestmark = pytest.mark.integration
@@ -46,12 +46,7 @@ def test_unknown_address_logins_past_the_budget_answer_401_without_a_hash(
 ):
     app = budget_app(make_other_app)
     client = app.test_client()
-    assert (
-        client.post(
-            "/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
-        ).status_code
-        == 201
-    )
+    AuthActions(client).register("ada@example.com")
     unknown_login(client, -1)  # makes this process's dummy hash (one hash, then one verify)
     redis_client.delete(*redis_client.keys(f"{PREFIX}*"))
 
@@ -115,12 +110,7 @@ def test_past_the_budget_an_unknown_address_answers_as_slowly_as_a_verification(
         ARGON2_PARALLELISM=1,
     )
     client = app.test_client()
-    assert (
-        client.post(
-            "/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
-        ).status_code
-        == 201
-    )
+    AuthActions(client).register("ada@example.com")
 
     def timed(body) -> float:
         started = time.perf_counter()
