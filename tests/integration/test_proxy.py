@@ -32,8 +32,8 @@ from flask import Flask
 
 from tests import running_server
 from tests.conftest import PASSWORD
+from tests.nginx_conf import NGINX_CONF, nginx_directive
 from tests.running_server import (
-    ROOT,
     Answer,
     Server,
     base_environment,
@@ -44,7 +44,6 @@ from tests.running_server import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NGINX_CONF = ROOT / "infrastructure" / "nginx" / "nginx.conf"
 NGINX_MISSING = (
     "nginx is not installed: run `bash scripts/install-test-tools.sh` as root (it runs "
     "`apt-get install -y nginx`). These tests need the real proxy and do not skip without it."
@@ -79,15 +78,6 @@ def nginx_executable() -> str:
     if not found:
         pytest.fail(NGINX_MISSING)
     return found
-
-
-def nginx_directive(name: str) -> str:
-    """The value of a directive the configuration sets exactly once."""
-    values = re.findall(
-        rf"^\s*{name}\s+([^;{{]+);", NGINX_CONF.read_text(encoding="utf-8"), re.MULTILINE
-    )
-    assert len(values) == 1, f"{NGINX_CONF} sets {name} {len(values)} times, expected once"
-    return str(values[0]).strip()
 
 
 def nginx_seconds(name: str) -> float:

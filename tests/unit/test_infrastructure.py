@@ -26,6 +26,7 @@ from auth_microservice_app.config import (
     load_config,
 )
 from auth_microservice_app.config_checks import PLACEHOLDER, PLACEHOLDER_PATTERN
+from tests.nginx_conf import NGINX_CONF, nginx_directive
 
 # PyYAML ships no type information and the project carries no stubs for it: import it
 # untyped, so mypy stays clean whether or not stubs are added later.
@@ -35,7 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "infrastructure" / "kubernetes"
 DOCKERFILE = ROOT / "Dockerfile"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-NGINX_CONF = ROOT / "infrastructure" / "nginx" / "nginx.conf"
 INGRESS_ANNOTATION = "nginx.ingress.kubernetes.io/"
 TERRAFORM_DIR = ROOT / "infrastructure" / "terraform"
 APP_UID = 10001
@@ -411,14 +411,6 @@ def test_compose_app_environment_passes_the_start_up_checks(
 # --- the buffering proxy in front of gunicorn ---------------------------------------------
 # gthread holds a thread per connection until its request has arrived (issue 15, F2), so
 # gunicorn is published only through nginx (compose) or the ingress (Kubernetes).
-
-
-def nginx_directive(name: str) -> str:
-    values = re.findall(
-        rf"^\s*{name}\s+([^;{{]+);", NGINX_CONF.read_text(encoding="utf-8"), re.MULTILINE
-    )
-    assert len(values) == 1, f"nginx.conf sets {name} {len(values)} times, expected once"
-    return str(values[0]).strip()
 
 
 def nginx_size(value: str) -> int:
