@@ -7,14 +7,14 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from tests.conftest import PASSWORD, make_app
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.integration
 LOGIN = "/api/v1/auth/login"
 
 
 @pytest.fixture
-def limited(app, signing_key_pem):
+def limited(make_other_app):
     """An app with small limits, on the same (per-test flushed) Redis as ``app``."""
 
     def build(**overrides):
@@ -27,7 +27,7 @@ def limited(app, signing_key_pem):
             "LOGIN_THROTTLE_ENABLED": False,
             **overrides,
         }
-        return make_app(signing_key_pem, **settings).test_client()
+        return make_other_app(**settings).test_client()
 
     return build
 
