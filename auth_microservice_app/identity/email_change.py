@@ -59,7 +59,10 @@ def request_email_change(user_id: str, new_email: str, password: str | None) -> 
     :raises TokenInvalid, AccountDisabled: see :func:`.users.get_active_user`.
     """
     user = users.get_active_user(user_id)
-    reauth.confirm_user(user, password=password, code=None, action="change_email")
+    # the fresh sign-in already passed the second factor; the API asks for no code here
+    reauth.confirm_user(
+        user, password=password, code=None, action="change_email", second_factor=False
+    )
     if email_key(new_email) == email_key(user.email):
         db.session.rollback()
         raise ValidationFailed(details={"new_email": ["This is the account's address already."]})

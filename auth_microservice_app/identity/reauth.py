@@ -42,8 +42,11 @@ def _missing(field: str) -> ValidationFailed:
     return ValidationFailed(details={field: ["Missing data for required field."]})
 
 
-def confirm_user(user: User, *, password: str | None, code: str | None, action: str) -> None:
-    """Re-check ``user`` (whose fresh access token the route verified) before ``action``.
+def confirm_user(
+    user: User, *, password: str | None, code: str | None, action: str, second_factor: bool = True
+) -> None:
+    """Re-check ``user`` (whose fresh access token the route verified) before ``action``;
+    ``second_factor``: ask for the 2FA code too when 2FA is on.
 
     :raises ValidationFailed: the account has a password (or 2FA) and none (no code) was sent.
     :raises AuthenticationFailed: wrong password, or a password for an account without one.
@@ -53,7 +56,8 @@ def confirm_user(user: User, *, password: str | None, code: str | None, action: 
     has_password = user.password_hash is not None
     if has_password and password is None:
         raise _missing("password")
-    if user.two_factor_enabled and code is None:
+    second_factor = second_factor and user.two_factor_enabled
+    if second_factor and code is None:
         raise _missing("code")
     if not has_password and password is not None:
         db.session.rollback()
@@ -67,7 +71,7 @@ def confirm_user(user: User, *, password: str | None, code: str | None, action: 
             db.session.rollback()
             audit.record(Event.REAUTHENTICATION_FAILED, user_id=uid, action=action)
             raise AuthenticationFailed("The password is incorrect.")
-        if user.two_factor_enabled:
+        if second_factor:
             check: SecondFactorCheck | None = current_app.extensions.get(SECOND_FACTOR)
             if check is None:
                 db.session.rollback()
