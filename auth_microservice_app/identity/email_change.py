@@ -114,6 +114,11 @@ def confirm_email_change(token: str, *, keep_session: uuid.UUID | None = None) -
     _notice(user.id, user.email, new_email, stage="changed")
     user.email = new_email
     user.email_verified_at = user.email_verified_at or utcnow()
+    try:
+        db.session.flush()  # the unique index on lower(email) speaks here
+    except IntegrityError:  # a concurrent registration or confirmation won the address
+        _spend_refused(token)
+        raise EmailTaken() from None
     ownership.void_links(user.id)
     others = [UserSession.user_id == user.id, UserSession.revoked_at.is_(None)]
     if keep_session is not None:
@@ -122,12 +127,7 @@ def confirm_email_change(token: str, *, keep_session: uuid.UUID | None = None) -
     sids = revocation.record_session_revocation(sessions, "email_changed")
     audit.record_per_session(Event.SESSION_REVOKED, sids, user_id=user.id, reason="email_changed")
     audit.record(Event.EMAIL_CHANGED, user_id=user.id, in_transaction=True)
-    try:
-        db.session.commit()
-    except IntegrityError:  # a concurrent registration or confirmation won the unique index
-        db.session.rollback()
-        _spend_refused(token)
-        raise EmailTaken() from None
+    db.session.commit()
     revocation.publish(sids=[*sids, *ownership.pending_revocations()])
     return user
 
