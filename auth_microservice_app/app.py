@@ -26,6 +26,7 @@ from .middleware import rate_limit, request_context, security_headers
 from .oauth import bp as oauth_bp
 from .oauth2 import bp as oauth2_bp
 from .oauth2 import server as oauth2_server
+from .tasks import maintenance
 from .two_factor import bp as two_factor_bp
 from .utils import redis_client
 
@@ -100,6 +101,7 @@ def register_middleware(app: Flask) -> None:
     security_headers.init_app(app)
     rate_limit.init_app(app)
     outbox.init_app(app)
+    maintenance.init_app(app)  # the purge's counts in /metrics
 
 
 def register_blueprints(app: Flask) -> None:

@@ -43,6 +43,8 @@ class Event(StrEnum):
     CLIENT_DELETED = "client_deleted"
     CLIENT_SECRET_ROTATED = "client_secret_rotated"  # noqa: S105 - an event name
     EMAIL_BUDGET_SPENT = "email_budget_spent"
+    EMAIL_CHANGE_REQUESTED = "email_change_requested"
+    EMAIL_CHANGED = "email_changed"
     EMAIL_FAILED = "email_failed"
     EMAIL_SENT = "email_sent"
     EMAIL_VERIFIED = "email_verified"
@@ -68,6 +70,7 @@ class Event(StrEnum):
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
     PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
     RATE_LIMITED = "rate_limited"
+    REAUTHENTICATION_FAILED = "reauthentication_failed"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - an event name
     SESSION_REVOKED = "session_revoked"
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an event name
@@ -175,9 +178,12 @@ def record(
     user_id: uuid.UUID | str | None = None,
     session_id: uuid.UUID | str | None = None,
     in_transaction: bool = False,
+    anonymous: bool = False,
     **data: Any,
 ) -> None:
     """Log, store and count one security event. Never raises: auditing must not break sign-in.
+
+    ``anonymous``: store no IP, user agent or request id either (an account's deletion).
 
     ``in_transaction``: store the row in the caller's transaction (before its commit), so that
     the event and the change it records commit together, in one round trip and one WAL flush,
@@ -198,7 +204,7 @@ def record(
         user_id=user,
         session_id=session,
         data=_jsonable(clean),
-        **_client(),
+        **(_client() if not anonymous else {"ip": None, "user_agent": None, "request_id": None}),
     )
     if in_transaction:
         db.session.execute(row)

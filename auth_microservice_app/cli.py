@@ -1,7 +1,8 @@
-"""Operator commands: `flask keys ...`."""
+"""Operator commands: `flask keys|email|auth|maintenance ...`."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .errors import NotFound
 from .identity import accounts
 from .mail import outbox
 from .oauth2.cli import clients_cli
+from .tasks import maintenance
 from .utils.keys import ALGORITHMS, key_files, load_signing_key, write_new_key
 
 keys_cli = AppGroup("keys", help="JWT signing keys.")
@@ -176,8 +178,28 @@ def revoke_sessions(email: str) -> None:
     click.echo(f"{count} session(s) revoked")
 
 
+maintenance_cli = AppGroup("maintenance", help="Housekeeping.")
+
+
+@maintenance_cli.command("purge")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+def purge(as_json: bool) -> None:
+    """Remove what has outlived its use now (what the hourly auth.purge_expired task does):
+    expired sessions, revoked-token rows and link tokens, OAuth states, expired unverified
+    accounts, sent mail a week old, security events past SECURITY_EVENT_RETENTION_DAYS, and
+    deleted service clients whose tokens are all dead. Batched (PURGE_BATCH_SIZE rows a commit).
+    """
+    removed = maintenance.purge()
+    if as_json:
+        click.echo(json.dumps(removed, sort_keys=True))
+        return
+    for kind, count in removed.items():
+        click.echo(f"{kind:20} {count}")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(auth_cli)
     app.cli.add_command(email_cli)
     app.cli.add_command(clients_cli)
+    app.cli.add_command(maintenance_cli)

@@ -153,6 +153,8 @@ class BaseConfig:
         )
         self.PASSWORD_RESET_TOKEN_TTL = env.integer("PASSWORD_RESET_TOKEN_TTL", 3600)
         self.MAGIC_LINK_TOKEN_TTL = env.integer("MAGIC_LINK_TOKEN_TTL", 15 * 60)
+        # the link that confirms a new address (POST /me/email)
+        self.EMAIL_CHANGE_TOKEN_TTL = env.integer("EMAIL_CHANGE_TOKEN_TTL", 24 * 3600)
         self.CELERY_BROKER_TIMEOUT = env.number("CELERY_BROKER_TIMEOUT", 1.0)
         self.CELERY_DEFAULT_QUEUE = env.text("CELERY_DEFAULT_QUEUE", "auth")
         #: pending outbox rows older than this are re-sent by the periodic drain
@@ -172,7 +174,9 @@ class BaseConfig:
         # refused logins, rate limits...: stored and logged once per window per account or IP
         self.EVENT_SAMPLE_WINDOW = env.integer("EVENT_SAMPLE_WINDOW", 60)
         # security events older than this many days are purged (0: kept for ever)
-        self.SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 90)
+        self.SECURITY_EVENT_RETENTION_DAYS = env.integer("SECURITY_EVENT_RETENTION_DAYS", 365)
+        # rows the retention purge deletes per statement (and commit): short locks, short WAL
+        self.PURGE_BATCH_SIZE = env.integer("PURGE_BATCH_SIZE", 1000)
         # GET /apispec.json per IP (the OpenAPI document, ETag and max-age=300 for the rest)
         self.RATELIMIT_APISPEC = env.text("RATELIMIT_APISPEC", "60/minute")
         # per service client (the /oauth2 endpoints are not limited per IP, except failures)

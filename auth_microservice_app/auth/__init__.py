@@ -1,6 +1,6 @@
 """Accounts and sessions: `/api/v1/auth`."""
 
-from . import routes  # noqa: F401 - routes attach themselves to bp
+from . import account_routes, routes  # noqa: F401 - routes attach themselves to bp
 from .blueprint import bp
 
 __all__ = ["bp"]

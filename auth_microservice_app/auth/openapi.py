@@ -22,6 +22,8 @@ from ..web.openapi import (
 )
 from ..web.schemas import TokenPairSchema, UserSchema
 from .schemas import (
+    DeleteAccountSchema,
+    EmailChangeSchema,
     EmailOnlySchema,
     EventsQuerySchema,
     LinkTokenSchema,
@@ -299,5 +301,78 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
             "per_page": 20,
             "total": 1,
         },
+    ),
+    "auth.change_email": Op(
+        "Change the email address (sends a confirmation link)",
+        TAG,
+        MessageSchema,
+        status=202,
+        description="Needs a fresh access token (from a sign-in, not a refresh) and the "
+        "password, unless the account has none. A single-use link goes to the new address (a "
+        "second request voids the first), a notice to the current one. An address another "
+        "account holds is 409 `email_taken`, as for registration.",
+        body=EmailChangeSchema,
+        auth=BEARER,
+        errors={
+            401: ("invalid_credentials", "fresh_token_required"),
+            403: ("account_disabled",),
+            409: ("email_taken",),
+        },
+        request_example={"new_email": "alice.new@example.com", "password": PASSWORD},
+        response_example={
+            "message": "A confirmation link is on its way to the new address; it changes once "
+            "followed."
+        },
+    ),
+    "auth.confirm_email_change": Op(
+        "Confirm the new email address with the emailed token",
+        TAG,
+        UserResultSchema,
+        description="Spends the token: the address changes (and is verified), every other "
+        "session is revoked (the caller's own survives when it sends its access token), the old "
+        "address is told. 409 `email_taken` when another account took the address meanwhile.",
+        body=LinkTokenSchema,
+        errors={400: ("invalid_token",), 403: ("account_disabled",), 409: ("email_taken",)},
+        request_example={"token": LINK_TOKEN},
+        response_example={"user": {**USER, "email": "alice.new@example.com"}},
+    ),
+    "auth.export_me": Op(
+        "Export every personal datum held (JSON download)",
+        TAG,
+        {"type": "object", "additionalProperties": True},
+        description="`Content-Disposition: attachment`. Sections: `profile`, `sessions`, "
+        "`providers`, `passkeys` (empty until passkeys exist), `two_factor` (status, dates, no "
+        "secret), `security_events`, `email_links` (metadata of link tokens), "
+        "`revoked_access_tokens`, `mail`. Never a hash, a token or a secret.",
+        auth=BEARER,
+        errors={403: ("account_disabled",)},
+        response_example={
+            "format_version": 1,
+            "profile": {"id": USER["id"], "email": EMAIL, "name": "Alice"},
+            "sessions": [],
+            "providers": [],
+            "passkeys": [],
+            "two_factor": {"enabled": False},
+            "security_events": [],
+        },
+    ),
+    "auth.delete_me": Op(
+        "Delete the account and its personal data",
+        TAG,
+        None,
+        status=204,
+        description="Needs a fresh access token, the password (unless the account has none) "
+        "and, with two-factor on, a `code` (TOTP or backup code). Every token dies at once, a "
+        "notice goes to the address, which is free to register again. Security events are kept "
+        "anonymised.",
+        body=DeleteAccountSchema,
+        body_required=False,
+        auth=BEARER,
+        errors={
+            401: ("invalid_credentials", "invalid_mfa_code", "fresh_token_required"),
+            403: ("account_disabled",),
+        },
+        request_example={"password": PASSWORD, "code": "123456"},
+        no_store=False,
     ),
 }

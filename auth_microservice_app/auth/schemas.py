@@ -153,3 +153,21 @@ class SessionPageSchema(Schema):
 
     sessions = fields.List(fields.Nested(SessionSchema(exclude=("current",))))
     next_cursor = SessionCursor(allow_none=True)
+
+
+#: A TOTP code or a backup code (the two_factor blueprint's own limit is the same).
+MAX_SECOND_FACTOR_CODE = 32
+
+
+class EmailChangeSchema(StrictSchema):
+    """``password`` is required when the account has one; without one, the fresh token is all."""
+
+    new_email = Email(required=True)
+    password = SafeString(max_length=MAX_PASSWORD_INPUT, load_default=None)
+
+
+class DeleteAccountSchema(StrictSchema):
+    """``password`` when the account has one, ``code`` (TOTP or backup code) when 2FA is on."""
+
+    password = SafeString(max_length=MAX_PASSWORD_INPUT, load_default=None)
+    code = SafeString(min_length=1, max_length=MAX_SECOND_FACTOR_CODE, load_default=None)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from .. import audit
 from ..audit import Event
 from ..errors import NotFound
+from .deletion import delete_account
 from .sessions import revoke_other_sessions
 from .users import find_user_by_email
+
+__all__ = ["delete_account", "disable_user", "revoke_user_sessions"]
 
 
 def disable_user(email: str) -> int:

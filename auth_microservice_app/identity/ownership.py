@@ -134,6 +134,7 @@ def _delete_accounts(user_ids: list[uuid.UUID], *, reason: str) -> None:
         )
     ).scalars()
     sids = revocation.record_session_revocation(sessions, reason)
+    revocation.record_deleted_sessions(sids)  # the rows go: a rebuilt blocklist needs these
     db.session.flush()
     # Deleted sessions leave the database fallback nothing to find, so Redis must know first.
     db.session.info.setdefault(_PENDING_SIDS, []).extend(sids)

@@ -38,6 +38,10 @@ from ..utils.redis_client import (
 
 logger = logging.getLogger(__name__)
 REBUILD_BATCH = 5000
+#: A ``revoked_tokens`` row keyed ``sid:<session id>`` stands for a session deleted with its
+#: account: the session's row is gone, so without it a rebuilt blocklist would forget that the
+#: session's access tokens are void (see :func:`record_deleted_sessions`).
+SESSION_TOMBSTONE = "sid:"
 
 
 def _ttl(expires_at: datetime) -> int:
@@ -137,6 +141,21 @@ def record_token_revocation(
         )
 
 
+def record_deleted_sessions(session_ids: Iterable[str]) -> None:
+    """Keep, for one access lifetime, the revocation of sessions deleted with their account.
+
+    The database fallback already counts a missing session as revoked, but a blocklist rebuilt
+    from the database (after Redis lost its data) would not hold their ids, and Redis would
+    then call their last access tokens valid. A tombstone names no user: only the session id.
+    The caller commits, then publishes the ids (:func:`publish`).
+    """
+    expires_at = utcnow() + access_token_horizon()
+    for sid in session_ids:
+        key = SESSION_TOMBSTONE + sid
+        if db.session.get(RevokedToken, key) is None:
+            db.session.add(RevokedToken(jti=key, user_id=None, expires_at=expires_at))
+
+
 def record_session_revocation(sessions: Iterable[UserSession], reason: str) -> list[str]:
     """Mark sessions revoked (the caller commits, then calls :func:`publish`); returns their ids."""
     now = utcnow()
@@ -211,6 +230,13 @@ def _rebuild_in_context(app: Flask) -> None:
             db.session.remove()
 
 
+def _blocklist_key(jti: str) -> str:
+    """The Redis key of a ``revoked_tokens`` row: a token's, or a deleted session's."""
+    if jti.startswith(SESSION_TOMBSTONE):
+        return REVOKED_SID_PREFIX + jti.removeprefix(SESSION_TOMBSTONE)
+    return BLOCKLIST_PREFIX + jti
+
+
 def rebuild_blocklist() -> int:
     """Copy every still-relevant revocation from the database into Redis, then mark it warm.
 
@@ -243,7 +269,7 @@ def rebuild_blocklist() -> int:
         select(RevokedToken.jti, RevokedToken.expires_at).where(RevokedToken.expires_at > now)
     )
     for jti, expires_at in tokens:
-        add((BLOCKLIST_PREFIX + jti, "1", _ttl(expires_at)))
+        add((_blocklist_key(jti), "1", _ttl(expires_at)))
     horizon = now - timedelta(seconds=_sid_ttl())
     sessions = db.session.execute(
         select(UserSession.id).where(UserSession.revoked_at > horizon)

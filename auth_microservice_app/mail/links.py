@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -18,10 +18,12 @@ from ..utils.security import sha256_hex
 VERIFY_EMAIL = "verify_email"
 RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose, not a secret
 MAGIC_LINK = "magic_link"
+CHANGE_EMAIL = "change_email"
 TTL_SETTINGS = {
     VERIFY_EMAIL: "EMAIL_VERIFICATION_TOKEN_TTL",
     RESET_PASSWORD: "PASSWORD_RESET_TOKEN_TTL",
     MAGIC_LINK: "MAGIC_LINK_TOKEN_TTL",
+    CHANGE_EMAIL: "EMAIL_CHANGE_TOKEN_TTL",
 }
 
 
@@ -29,12 +31,7 @@ def ttl(purpose: str) -> int:
     return int(current_app.config[TTL_SETTINGS[purpose]])
 
 
-def issue(user_id: uuid.UUID, purpose: str) -> str:
-    """A new token (256 random bits) for ``purpose``; older unused ones of that purpose die.
-
-    Adds to the session; the caller commits.
-    """
-    now = utcnow()
+def _void(user_id: uuid.UUID, purpose: str, now: datetime) -> None:
     db.session.execute(
         update(EmailToken)
         .where(
@@ -45,6 +42,15 @@ def issue(user_id: uuid.UUID, purpose: str) -> str:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def issue(user_id: uuid.UUID, purpose: str) -> str:
+    """A new token (256 random bits) for ``purpose``; older unused ones of that purpose die.
+
+    Adds to the session; the caller commits.
+    """
+    now = utcnow()
+    _void(user_id, purpose, now)
     token = secrets.token_urlsafe(32)
     db.session.add(
         EmailToken(
@@ -99,3 +105,73 @@ def consume(token: str, purpose: str) -> uuid.UUID:
     if user_id is None:
         raise InvalidLinkToken()
     return user_id
+
+
+# --- links bound to an address (email change) ------------------------------------------------
+
+
+def reserve(user_id: uuid.UUID, purpose: str, *, new_email: str) -> uuid.UUID:
+    """Reserve the one link of ``purpose`` that may confirm ``new_email``; returns its row id.
+
+    Every older unused link of the purpose dies now, in the request's transaction, whether its
+    mail went out or not: a second request voids the first. The row holds the hash of a value
+    nobody knows, so it confirms nothing until :func:`arm` gives it a token at delivery (no raw
+    token ever rests in the database or the outbox). The caller commits.
+    """
+    now = utcnow()
+    _void(user_id, purpose, now)
+    row = EmailToken(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        purpose=purpose,
+        token_hash=sha256_hex(secrets.token_urlsafe(32)),
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl(purpose)),
+        new_email=new_email,
+    )
+    db.session.add(row)
+    return row.id
+
+
+def arm(token_id: uuid.UUID, purpose: str) -> tuple[str, uuid.UUID, str] | None:
+    """Give a reserved link its token: (token, user id, address), or None when a later request
+    voided it (or it expired). One conditional UPDATE; the caller commits once the mail is sent.
+    """
+    token = secrets.token_urlsafe(32)
+    row = db.session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.id == token_id,
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+            EmailToken.expires_at > utcnow(),
+        )
+        .values(token_hash=sha256_hex(token), expires_at=utcnow() + timedelta(seconds=ttl(purpose)))
+        .returning(EmailToken.user_id, EmailToken.new_email)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None or row.new_email is None:
+        return None
+    return token, row.user_id, row.new_email
+
+
+def consume_bound(token: str, purpose: str) -> tuple[uuid.UUID, str]:
+    """:func:`consume` for a link bound to an address: (user id, the address).
+
+    :raises InvalidLinkToken: unknown, used, expired or of another purpose.
+    """
+    row = db.session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.token_hash == sha256_hex(token),
+            EmailToken.purpose == purpose,
+            EmailToken.used_at.is_(None),
+            EmailToken.expires_at > utcnow(),
+        )
+        .values(used_at=utcnow())
+        .returning(EmailToken.user_id, EmailToken.new_email)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None or row.new_email is None:
+        raise InvalidLinkToken()
+    return row.user_id, row.new_email

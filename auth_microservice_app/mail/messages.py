@@ -35,6 +35,9 @@ TEMPLATES = (
     "two_factor_disabled",
     "provider_linked",
     "provider_unlinked",
+    "email_change",
+    "email_change_notice",
+    "account_deleted",
 )
 
 

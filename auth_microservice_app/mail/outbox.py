@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, has_app_context
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from .. import audit, metrics
 from ..audit import Event
@@ -42,6 +42,22 @@ VERIFY_EMAIL_REQUEST = "verify_email_request"  # payload: email
 PASSWORD_RESET_REQUEST = "password_reset_request"  # noqa: S105 - payload: email
 MAGIC_LINK_REQUEST = "magic_link_request"  # payload: email
 SECURITY_NOTICE = "security_notice"  # payload: user_id, notice, context
+EMAIL_CHANGE = "email_change"  # payload: token_id (a reserved link, see links.reserve)
+EMAIL_CHANGE_NOTICE = "email_change_notice"  # payload: user_id, to, new_email (masked), stage
+ACCOUNT_DELETED = "account_deleted"  # payload: email, when (the user row is gone by then)
+#: Kinds whose payload is emptied once delivered (or given up): it names a deleted person.
+SCRUBBED_AFTER_DELIVERY = frozenset({ACCOUNT_DELETED})
+
+
+def naming(user_id: uuid.UUID, email: str) -> ColumnElement[bool]:
+    """Rows whose payload names the user: by id, or by address (a reset request, a notice to
+    an address the account had)."""
+    payload = EmailOutbox.payload
+    return or_(
+        payload["user_id"].as_string() == str(user_id),
+        func.lower(payload["email"].as_string()) == email.lower(),
+        func.lower(payload["to"].as_string()) == email.lower(),
+    )
 
 
 def add(kind: str, **payload: Any) -> EmailOutbox:
@@ -224,6 +240,42 @@ def _user(payload: dict[str, Any]) -> User | None:
     return db.session.get(User, uuid.UUID(payload["user_id"]))
 
 
+def _email_change_link(payload: dict[str, Any]) -> mail.Message | None:
+    """The confirmation link of an email change, to the new address, if no later request
+    voided its reservation (:func:`.links.arm`)."""
+    armed = links.arm(uuid.UUID(payload["token_id"]), links.CHANGE_EMAIL)
+    if armed is None:
+        return None
+    token, user_id, new_email = armed
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    ttl = links.ttl(links.CHANGE_EMAIL)
+    return mail.render(
+        "email_change",
+        new_email,
+        name=_greeting_name(user),
+        link=_link("confirm-email-change", token),
+        valid_hours=ttl // 3600,
+    )
+
+
+def _email_change_notice(payload: dict[str, Any]) -> mail.Message | None:
+    """To the address the account had when the change was asked for (``to``), not to whatever
+    it has at delivery: a notice delivered late must still reach the old mailbox."""
+    user = _user(payload)
+    if user is None:
+        return None
+    return mail.render(
+        "email_change_notice",
+        payload["to"],
+        name=_greeting_name(user),
+        new_email=payload["new_email"],
+        stage=payload["stage"],
+        when=payload["when"],
+    )
+
+
 BUILDERS: dict[str, Callable[[dict[str, Any]], mail.Message | None]] = {
     VERIFY_EMAIL: lambda p: _link_message(_user(p), links.VERIFY_EMAIL),
     VERIFY_EMAIL_REQUEST: lambda p: _link_message(
@@ -234,6 +286,9 @@ BUILDERS: dict[str, Callable[[dict[str, Any]], mail.Message | None]] = {
     ),
     MAGIC_LINK_REQUEST: lambda p: _link_message(find_user_by_email(p["email"]), links.MAGIC_LINK),
     SECURITY_NOTICE: _notice,
+    EMAIL_CHANGE: _email_change_link,
+    EMAIL_CHANGE_NOTICE: _email_change_notice,
+    ACCOUNT_DELETED: lambda p: mail.render("account_deleted", p["email"], when=p["when"]),
 }
 
 
@@ -269,6 +324,8 @@ def deliver(outbox_id: uuid.UUID) -> str:
     row.status = "sent" if message is not None else "skipped"
     row.attempts = attempts + 1
     row.processed_at = utcnow()
+    if kind in SCRUBBED_AFTER_DELIVERY:
+        row.payload = {}
     db.session.commit()
     if message is not None:
         audit.record(Event.EMAIL_SENT, kind=kind)
@@ -286,6 +343,8 @@ def _record_attempt(outbox_id: uuid.UUID, attempts: int, error: str, *, give_up:
     if give_up or attempts >= current_app.config["EMAIL_MAX_ATTEMPTS"]:
         row.status = "failed"
         row.processed_at = utcnow()
+        if row.kind in SCRUBBED_AFTER_DELIVERY:
+            row.payload = {}
         logger.error("email delivery failed for good", extra={"kind": row.kind, "error": error})
         audit.record(Event.EMAIL_FAILED, kind=row.kind, reason=error[:100])
     db.session.commit()

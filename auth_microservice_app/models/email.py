@@ -25,6 +25,8 @@ class EmailToken(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The address an email change confirms (``change_email`` only): the link is bound to it.
+    new_email: Mapped[str | None] = mapped_column(String(320))
 
 
 class EmailOutbox(TimestampMixin, db.Model):  # type: ignore[name-defined]

@@ -2,7 +2,13 @@
 
 from flask.blueprints import BlueprintSetupState
 
-from . import cli, routes, secrets  # noqa: F401 - routes and commands attach themselves to bp
+from ..identity import reauth
+from . import (  # noqa: F401 - routes and commands attach themselves to bp
+    cli,
+    codes,
+    routes,
+    secrets,
+)
 from .blueprint import bp
 
 
@@ -10,3 +16,5 @@ from .blueprint import bp
 def _load_keys(state: BlueprintSetupState) -> None:
     secrets.init_app(state.app)
     secrets.warn_about_secrets_without_a_key(state.app)
+    # the kernel's re-authentication (deleting the account) asks this blueprint for the code
+    reauth.register_second_factor(state.app, codes.check_code)

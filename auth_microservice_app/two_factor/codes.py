@@ -144,3 +144,14 @@ def replace_backup_codes(user_id: uuid.UUID) -> list[str]:
 
 
 # --- enrolment -------------------------------------------------------------------------------
+
+
+def check_code(user_id: uuid.UUID, email: str, code: str, action: str) -> None:
+    """Spend one code (TOTP or backup code) of the user's enabled second factor to allow
+    ``action``: the kernel's re-authentication (:mod:`..identity.reauth`) calls this.
+
+    :raises InvalidMfaCode: wrong or already used code (rolled back, counted as a failure).
+    """
+    credential = enabled_credential(user_id)
+    if spend_code(credential, code) is None:
+        refuse_code(user_id, email, action, counted=throttle.ACCOUNT)

@@ -27,6 +27,8 @@ BLOCKLIST_WARM_KEY = "auth:blocklist-warm"
 BLOCKLIST_REBUILD_LOCK = "auth:blocklist-rebuild-lock"
 #: OAuth single-use values (``state``, one-time ``code``), keyed by the SHA-256 of the secret.
 OAUTH_ONE_TIME_PREFIX = "auth:oauth:"
+#: Hash: kind -> rows the retention purge removed so far (read by /metrics in every process).
+PURGED_ROWS_KEY = "auth:purged-rows"
 
 
 class RedisUnavailable(Exception):

@@ -196,7 +196,7 @@ def test_security_events_past_their_retention_are_purged(app, auth):
         db.session.execute(
             update(SecurityEvent)
             .where(SecurityEvent.event == "user_registered")
-            .values(occurred_at=datetime.now(UTC) - timedelta(days=91))
+            .values(occurred_at=datetime.now(UTC) - timedelta(days=366))
         )
         db.session.commit()
         removed = purge_expired()
