@@ -141,7 +141,7 @@ class UserResultSchema(Schema):
 
 
 class UserPageSchema(Schema):
-    items = fields.List(fields.Nested(AdminUserSchema))
+    items = fields.List(fields.Nested(AdminUserSchema), attribute="users")
     next_cursor = Cursor(allow_none=True, kind=USER_CURSOR)
 
 
