@@ -12,16 +12,16 @@ from ..web.request_body import load
 from ..web.responses import no_store
 from .blueprint import bp
 from .schemas import (
+    AdminEventPageSchema,
+    AdminEventsQuerySchema,
+    AdminSessionPageSchema,
+    AdminSessionsQuerySchema,
+    AdminUserPageSchema,
+    AdminUserResultSchema,
     ClientCreateSchema,
     ClientListSchema,
-    EventPageSchema,
-    EventsQuerySchema,
     NewClientSchema,
-    PageQuerySchema,
-    SessionPageSchema,
-    UserPageSchema,
     UserPatchSchema,
-    UserResultSchema,
     UsersQuerySchema,
 )
 
@@ -31,13 +31,13 @@ def _actor() -> str:
 
 
 def _details(user_id: str) -> tuple[Response, int]:
-    return no_store(UserResultSchema().dump({"user": directory.user_details(user_id)}))
+    return no_store(AdminUserResultSchema().dump({"user": directory.user_details(user_id)}))
 
 
 @bp.get("/users")
 def list_users() -> tuple[Response, int]:
     query = UsersQuerySchema().load(request.args.to_dict())
-    return no_store(UserPageSchema().dump(directory.list_users(**query)))
+    return no_store(AdminUserPageSchema().dump(directory.list_users(**query)))
 
 
 @bp.get("/users/<user_id>")
@@ -54,9 +54,9 @@ def update_user(user_id: str) -> tuple[Response, int]:
 
 @bp.get("/users/<user_id>/sessions")
 def list_sessions(user_id: str) -> tuple[Response, int]:
-    query = PageQuerySchema().load(request.args.to_dict())
+    query = AdminSessionsQuerySchema().load(request.args.to_dict())
     owner = str(directory.get_user(user_id).id)
-    return no_store(SessionPageSchema().dump(session_rules.list_sessions(owner, **query)))
+    return no_store(AdminSessionPageSchema().dump(session_rules.list_sessions(owner, **query)))
 
 
 @bp.delete("/users/<user_id>/sessions")
@@ -73,8 +73,8 @@ def reset_two_factor(user_id: str) -> tuple[str, int]:
 
 @bp.get("/events")
 def list_events() -> tuple[Response, int]:
-    query = EventsQuerySchema().load(request.args.to_dict())
-    return no_store(EventPageSchema().dump(directory.list_events(**query)))
+    query = AdminEventsQuerySchema().load(request.args.to_dict())
+    return no_store(AdminEventPageSchema().dump(directory.list_events(**query)))
 
 
 @bp.get("/clients")

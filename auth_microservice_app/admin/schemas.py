@@ -136,11 +136,11 @@ class UserDetailsSchema(AdminUserSchema):
     active_sessions = fields.Integer()
 
 
-class UserResultSchema(Schema):
+class AdminUserResultSchema(Schema):
     user = fields.Nested(UserDetailsSchema)
 
 
-class UserPageSchema(Schema):
+class AdminUserPageSchema(Schema):
     items = fields.List(fields.Nested(AdminUserSchema), attribute="users")
     next_cursor = Cursor(allow_none=True, kind=USER_CURSOR)
 
@@ -159,7 +159,7 @@ class UserPatchSchema(StrictSchema):
             )
 
 
-class PageQuerySchema(StrictSchema):
+class AdminSessionsQuerySchema(StrictSchema):
     limit = _limit()
     after = Cursor(data_key="cursor", load_default=None, metadata=CURSOR_DOC, kind=SESSION_CURSOR)
 
@@ -174,12 +174,12 @@ class AdminSessionSchema(Schema):
     amr = fields.List(fields.String())
 
 
-class SessionPageSchema(Schema):
+class AdminSessionPageSchema(Schema):
     items = fields.List(fields.Nested(AdminSessionSchema), attribute="sessions")
     next_cursor = Cursor(allow_none=True, kind=SESSION_CURSOR)
 
 
-class EventsQuerySchema(StrictSchema):
+class AdminEventsQuerySchema(StrictSchema):
     limit = _limit()
     after = Cursor(data_key="cursor", load_default=None, metadata=CURSOR_DOC, kind=EVENT_CURSOR)
     user_id = fields.UUID(load_default=None, metadata={"description": "One user's events."})
@@ -208,7 +208,7 @@ class AdminEventSchema(Schema):
     data = fields.Dict()
 
 
-class EventPageSchema(Schema):
+class AdminEventPageSchema(Schema):
     items = fields.List(fields.Nested(AdminEventSchema), attribute="events")
     next_cursor = Cursor(allow_none=True, kind=EVENT_CURSOR)
 
