@@ -43,6 +43,8 @@ from werkzeug.routing import Rule
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import service_openapi
+from .admin import openapi as admin_openapi
+from .admin.schemas import Cursor
 from .auth import openapi as auth_openapi
 from .auth.schemas import SessionCursor
 from .errors import HTTP_CODES, AppError
@@ -84,7 +86,14 @@ two-factor authentication and OAuth sign-in.
 """
 
 #: The tables, in the order of the document's tags.
-SECTIONS = (service_openapi, auth_openapi, two_factor_openapi, oauth_openapi, oauth2_openapi)
+SECTIONS = (
+    service_openapi,
+    auth_openapi,
+    two_factor_openapi,
+    oauth_openapi,
+    oauth2_openapi,
+    admin_openapi,
+)
 TAGS = [{"name": section.TAG, "description": section.TAG_DESCRIPTION} for section in SECTIONS]
 
 #: Routes that are tooling, not API operations (with the reason they are left out).
@@ -140,10 +149,11 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = _merge(
     two_factor_openapi.OPERATIONS,
     oauth_openapi.OPERATIONS,
     oauth2_openapi.OPERATIONS,
+    admin_openapi.OPERATIONS,
 )
 #: Path parameters, by the name the routes give them.
 PATH_PARAMETERS: dict[str, dict[str, Any]] = _merge(
-    auth_openapi.PATH_PARAMETERS, oauth_openapi.PATH_PARAMETERS
+    auth_openapi.PATH_PARAMETERS, oauth_openapi.PATH_PARAMETERS, admin_openapi.PATH_PARAMETERS
 )
 
 
@@ -242,6 +252,7 @@ COMPONENT_PREFIXES = {
     f"{__package__}.two_factor.schemas": "TwoFactor",
     f"{__package__}.oauth.schemas": "OAuth",
     f"{__package__}.oauth2.openapi": "OAuth2",
+    f"{__package__}.admin.schemas": "Admin",
 }
 
 
@@ -314,6 +325,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
     plugin.converter.add_attribute_function(_string_bounds)
     plugin.map_to_openapi_type(UTCTime, "string", "date-time")
     plugin.map_to_openapi_type(SessionCursor, "string", None)
+    plugin.map_to_openapi_type(Cursor, "string", None)
     add_components(spec)
     spec.components.schema(_component_name(ErrorSchema), schema=ErrorSchema)
     for (status, codes), name in SHARED_ERRORS.items():

@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import apidocs, cli, database, health, metrics, wellknown
 from . import models as _models  # noqa: F401 - every model registered before Alembic or a query
 from . import tasks as _tasks  # noqa: F401 - the shared tasks register themselves on import
+from .admin import bp as admin_bp
 from .auth import bp as auth_bp
 from .config import BaseConfig, load_config, sqlalchemy_url
 from .errors import register_error_handlers
@@ -111,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(two_factor_bp)
     app.register_blueprint(oauth_bp)
     app.register_blueprint(oauth2_bp)
+    app.register_blueprint(admin_bp)
     oauth2_server.init_app(app)
     apidocs.init_app(app)  # after every blueprint: the docs are built from the url map
 

@@ -37,6 +37,7 @@ class Event(StrEnum):
     ACCOUNT_CLAIMED = "account_claimed"
     ACCOUNT_DELETED = "account_deleted"
     ACCOUNT_DISABLED = "account_disabled"
+    ACCOUNT_ENABLED = "account_enabled"
     BACKUP_CODES_REGENERATED = "backup_codes_regenerated"
     CLIENT_AUTH_FAILED = "client_auth_failed"
     CLIENT_CREATED = "client_created"
@@ -61,6 +62,7 @@ class Event(StrEnum):
     NOTICE_PROVIDER_UNLINKED = "notice_provider_unlinked"
     NOTICE_TWO_FACTOR_DISABLED = "notice_two_factor_disabled"
     NOTICE_TWO_FACTOR_ENABLED = "notice_two_factor_enabled"
+    NOTICE_TWO_FACTOR_RESET = "notice_two_factor_reset"
     OAUTH_FAILED = "oauth_failed"
     OAUTH_LINKED = "oauth_linked"
     OAUTH_LINK_PENDING = "oauth_link_pending"
@@ -71,6 +73,7 @@ class Event(StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name
     RATE_LIMITED = "rate_limited"
     REAUTHENTICATION_FAILED = "reauthentication_failed"
+    ROLES_CHANGED = "roles_changed"
     REFRESH_TOKEN_REUSED = "refresh_token_reused"  # noqa: S105 - an event name
     SESSION_REVOKED = "session_revoked"
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an event name
@@ -78,8 +81,10 @@ class Event(StrEnum):
     TWO_FACTOR_DISABLE_FAILED = "two_factor_disable_failed"
     TWO_FACTOR_ENABLED = "two_factor_enabled"
     TWO_FACTOR_ENABLE_FAILED = "two_factor_enable_failed"
+    TWO_FACTOR_RESET = "two_factor_reset"
     TWO_FACTOR_SETUP_STARTED = "two_factor_setup_started"
     USER_REGISTERED = "user_registered"
+    USER_UPDATED = "user_updated"
 
 
 logger = logging.getLogger("auth_microservice_app.security")
@@ -142,6 +147,8 @@ def count_event(event: Event, data: dict[str, Any]) -> None:
     metrics = current_app.extensions.get("auth_metrics")
     if metrics is None:
         return
+    if "actor_id" in data:  # an administrator's (or an operator's) action
+        metrics.admin_actions.labels(action=event).inc()
     if event in TWO_FACTOR_EVENTS:
         metrics.two_factor.labels(event=event).inc()
         return

@@ -1,4 +1,5 @@
-"""Operator commands: `flask keys|email|auth|maintenance ...`."""
+"""Operator commands: `flask keys|email|auth|maintenance ...`; `users ...` and `clients ...`
+live beside their blueprints (admin/cli.py, oauth2/cli.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from . import hash_calibration
-from .errors import NotFound
-from .identity import accounts
+from .admin import users_cli
 from .mail import outbox
 from .oauth2.cli import clients_cli
 from .tasks import maintenance
@@ -156,26 +156,27 @@ def _concurrency() -> int | None:
     return workers * threads
 
 
+# Aliases for one release (deprecated): the same commands live in `flask users ...` now.
+DEPRECATED = "note: 'auth {old}' is deprecated and goes in the next release; use 'users {new}'."
+
+
 @auth_cli.command("disable-user")
 @click.argument("email")
-def disable_user(email: str) -> None:
-    """Disable an account and revoke all its sessions and tokens at once."""
-    try:
-        count = accounts.disable_user(email)
-    except NotFound as exc:
-        raise click.ClickException("no account has this email") from exc
-    click.echo(f"disabled; {count} session(s) revoked")
+@click.pass_context
+def disable_user(context: click.Context, email: str) -> None:
+    """Deprecated alias of `users disable EMAIL` (kept for one release)."""
+    click.echo(DEPRECATED.format(old="disable-user", new="disable"), err=True)
+    context.invoke(users_cli.get_command(context, "disable"), email=email)  # type: ignore[arg-type]
 
 
 @auth_cli.command("revoke-sessions")
 @click.argument("email")
-def revoke_sessions(email: str) -> None:
-    """Sign an account out everywhere (every session and its tokens)."""
-    try:
-        count = accounts.revoke_user_sessions(email)
-    except NotFound as exc:
-        raise click.ClickException("no account has this email") from exc
-    click.echo(f"{count} session(s) revoked")
+@click.pass_context
+def revoke_sessions(context: click.Context, email: str) -> None:
+    """Deprecated alias of `users revoke-sessions EMAIL` (kept for one release)."""
+    click.echo(DEPRECATED.format(old="revoke-sessions", new="revoke-sessions"), err=True)
+    command = users_cli.get_command(context, "revoke-sessions")
+    context.invoke(command, email=email)  # type: ignore[arg-type]
 
 
 maintenance_cli = AppGroup("maintenance", help="Housekeeping.")
@@ -203,3 +204,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(email_cli)
     app.cli.add_command(clients_cli)
     app.cli.add_command(maintenance_cli)
+    app.cli.add_command(users_cli)

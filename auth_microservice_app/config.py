@@ -116,6 +116,8 @@ class BaseConfig:
         self.PASSWORD_BREACH_CHECK_URL = env.optional("PASSWORD_BREACH_CHECK_URL")
         self.PASSWORD_BREACH_CHECK_TIMEOUT = env.number("PASSWORD_BREACH_CHECK_TIMEOUT", 1.5)
         self.REQUIRE_EMAIL_VERIFICATION = env.flag("REQUIRE_EMAIL_VERIFICATION", deployed)
+        # Administration: a change needs a token whose amr holds a second factor (otp, mfa).
+        self.ADMIN_REQUIRE_2FA = env.flag("ADMIN_REQUIRE_2FA", deployed)
 
         # Web
         self.FRONTEND_URL = env.text("FRONTEND_URL", "http://localhost:3000")

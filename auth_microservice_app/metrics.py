@@ -42,6 +42,11 @@ class AuthMetrics:
             "auth_refresh_token_reuse_detections_total",
             "Spent refresh tokens presented again (the session is revoked).",
         )
+        self.admin_actions = counter(
+            "auth_admin_actions_total",
+            "Changes made by administrators (API) and operators (CLI), by security event.",
+            ("action",),
+        )
         self.revocations = counter("auth_revocations_total", "Revocations by kind.", ("kind",))
         self.two_factor = counter(
             "auth_two_factor_events_total", "Two-factor events by kind.", ("event",)

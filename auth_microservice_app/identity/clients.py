@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -85,8 +86,16 @@ def _new_secret() -> tuple[str, str]:
     return secret, sha256_hex(secret)
 
 
-def create_client(name: str, scopes: list[str] | tuple[str, ...]) -> tuple[ServiceClient, str]:
-    """A new client and its secret (shown this once, never stored)."""
+def _actor(actor_id: str | None) -> dict[str, Any]:
+    """The admin behind a change (API), for its security event; nothing from the CLI."""
+    return {"actor_id": actor_id} if actor_id else {}
+
+
+def create_client(
+    name: str, scopes: list[str] | tuple[str, ...], *, actor_id: str | None = None
+) -> tuple[ServiceClient, str]:
+    """A new client and its secret (shown this once, never stored); ``actor_id``: the admin
+    who asked (the security event names them)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise ValidationFailed("A client needs a name of 1 to 200 characters.")
@@ -99,7 +108,9 @@ def create_client(name: str, scopes: list[str] | tuple[str, ...]) -> tuple[Servi
     )
     db.session.add(client)
     db.session.commit()
-    audit.record(Event.CLIENT_CREATED, client_id=client.client_id, scopes=client.scopes)
+    audit.record(
+        Event.CLIENT_CREATED, client_id=client.client_id, scopes=client.scopes, **_actor(actor_id)
+    )
     return client, secret
 
 
@@ -152,8 +163,11 @@ def set_disabled(client_id: str, disabled: bool) -> None:
     forget(client_id)
 
 
-def delete_client(client_id: str) -> None:
-    """Delete a client: its tokens are revoked at once; a tombstone stays until they expire."""
+def delete_client(client_id: str, *, actor_id: str | None = None) -> None:
+    """Delete a client: its tokens are revoked at once; a tombstone stays until they expire.
+
+    :raises NotFound: no such client (or deleted already).
+    """
     client = get_client(client_id)
     now = utcnow()
     client.deleted_at = client.tokens_revoked_at = now
@@ -161,7 +175,7 @@ def delete_client(client_id: str) -> None:
     db.session.commit()
     revocation.publish(clients=[(client_id, now)])
     forget(client_id)
-    audit.record(Event.CLIENT_DELETED, client_id=client_id)
+    audit.record(Event.CLIENT_DELETED, client_id=client_id, **_actor(actor_id))
 
 
 def purge_tombstones() -> int:

@@ -33,6 +33,7 @@ TEMPLATES = (
     "new_sign_in",
     "two_factor_enabled",
     "two_factor_disabled",
+    "two_factor_reset",
     "provider_linked",
     "provider_unlinked",
     "email_change",

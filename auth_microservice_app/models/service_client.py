@@ -42,6 +42,10 @@ class ServiceClient(TimestampMixin, db.Model):  # type: ignore[name-defined]
     tokens_revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @property
     def is_usable(self) -> bool:
         return self.disabled_at is None and self.deleted_at is None
 

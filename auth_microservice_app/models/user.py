@@ -32,6 +32,10 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
         return self.email_verified_at is not None
 
     @property
+    def disabled(self) -> bool:
+        return not self.is_active
+
+    @property
     def two_factor_enabled(self) -> bool:
         return self.two_factor is not None and self.two_factor.is_enabled
 
@@ -41,3 +45,8 @@ class User(TimestampMixin, db.Model):  # type: ignore[name-defined]
 
 # Unique whatever the letter case: Alice@x.io and alice@x.io are one account.
 Index("uq_users_email_lower", func.lower(User.email), unique=True)
+# The administration's listing (identity/directory.py): prefix search and cursor order. On
+# PostgreSQL the migration (0009) builds them COLLATE "C" (byte order), so that one B-tree serves
+# both; reflection does not show an expression's collation, so it is not repeated here.
+Index("ix_users_email_search", func.lower(User.email), User.id)
+Index("ix_users_name_search", func.lower(User.name), User.id)

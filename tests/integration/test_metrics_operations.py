@@ -415,10 +415,15 @@ def service_scrape(
         audit.record("mfa_succeeded")
         audit.record("oauth_sign_in", provider="google")
         audit.record("email_failed", kind="verify_email", reason="550 mailbox unavailable")
+    # an operator's change, as an admin's through /api/v1/admin: auth_admin_actions_total
+    roles = metered.test_cli_runner().invoke(
+        args=["users", "set-roles", "ops@example.com", "user", "support"]
+    )
+    assert roles.exit_code == 0, roles.output
     response = client.get("/metrics")
     assert response.status_code == 200
     text = response.get_data(as_text=True)
-    for needed in ("auth_rate_limited_total", "auth_revocations_total"):
+    for needed in ("auth_rate_limited_total", "auth_revocations_total", "auth_admin_actions_total"):
         assert f"\n{needed}{{" in text, f"the flows did not move {needed}:\n{text}"
     return text
 

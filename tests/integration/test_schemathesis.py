@@ -107,7 +107,13 @@ def test_the_app_answers_as_documented(
     LOCAL_DELIVERY.join()  # this example's mail is out before the next one is generated
 
 
-SAMPLE_PATH_VALUES = {"provider": "google", "session_id": "00000000-0000-4000-8000-000000000000"}
+SOME_ID = "00000000-0000-4000-8000-000000000000"
+SAMPLE_PATH_VALUES = {
+    "provider": "google",
+    "session_id": SOME_ID,
+    "user_id": SOME_ID,
+    "client_id": "svc_none",
+}
 UNDECLARED_METHOD_CASES = [pytest.param(path, id=path) for path in schema.raw_schema["paths"]]
 
 

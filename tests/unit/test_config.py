@@ -397,6 +397,7 @@ def test_env_example_lists_the_production_switches_with_their_defaults():
         assert example[name] == "false", name
     # empty: each environment's own default applies (true in staging and production)
     assert example["REQUIRE_EMAIL_VERIFICATION"] == ""
+    assert example["ADMIN_REQUIRE_2FA"] == ""
     assert example["METRICS_TOKEN"] == ""
     # copied to .env by scripts/setup.sh, it must still start development
     environ = {name: value or "" for name, value in example.items()}
@@ -419,3 +420,12 @@ def test_argon2_queue_timeout_is_a_positive_number_of_seconds():
 def test_hash_queue_bounds_are_checked(name, value):
     with pytest.raises(ConfigError, match=name):
         load_config("development", environ={name: value}).validate()
+
+
+@pytest.mark.parametrize(
+    ("env_name", "required"),
+    [("development", False), ("testing", False), ("staging", True), ("production", True)],
+)
+def test_admin_changes_need_a_second_factor_in_deployed_environments(env_name, required):
+    assert load_config(env_name, environ={}).ADMIN_REQUIRE_2FA is required
+    assert load_config(env_name, environ={"ADMIN_REQUIRE_2FA": "false"}).ADMIN_REQUIRE_2FA is False

@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = "auth_microservice_app"
 ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 MAX_LINES = 500
-BLUEPRINTS = ("auth", "two_factor", "oauth")
+BLUEPRINTS = ("auth", "two_factor", "oauth", "oauth2", "admin")
 KERNEL = ("identity", "mail", "web", "utils", "models", "audit")
 #: (importing module, imported module): the lazy imports we could not avoid.
 LAZY_IMPORTS = {
