@@ -54,6 +54,7 @@ class Event(StrEnum):
     LOGIN_SUCCEEDED = "login_succeeded"
     LOGIN_THROTTLED = "login_throttled"
     MFA_CHALLENGE_ISSUED = "mfa_challenge_issued"
+    MFA_ENROLLMENT_REQUIRED = "mfa_enrollment_required"
     MFA_CODE_REJECTED = "mfa_code_rejected"
     MFA_SUCCEEDED = "mfa_succeeded"
     NOTICE_NEW_SIGN_IN = "notice_new_sign_in"

@@ -87,6 +87,9 @@ class BaseConfig:
         # open sessions per user; a sign-in beyond it revokes the least recently used (0: no cap)
         self.SESSION_MAX_PER_USER = env.integer("SESSION_MAX_PER_USER", 100)
         self.REFRESH_REUSE_GRACE_SECONDS = env.integer("REFRESH_REUSE_GRACE_SECONDS", 0)
+        # roles whose users get no session without a second factor: sign-in answers only an
+        # enrollment token (e.g. "admin"; empty: no such policy)
+        self.REQUIRE_2FA_FOR_ROLES = env.items("REQUIRE_2FA_FOR_ROLES")
 
         # Service clients (OAuth 2.0 client credentials, introspection)
         # the client_id claim of users' access tokens (RFC 9068): this service's own clients

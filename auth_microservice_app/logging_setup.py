@@ -121,13 +121,18 @@ class RedactingTextFormatter(logging.Formatter):
 
 
 class StdoutHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stdout`` is now (test capture swaps it after start-up); while a
-    ``flask ...`` command runs, to stderr, so that what the command prints (``clients create
-    --json``) stays its own output: ``| jq`` must not meet a log line."""
+    """Writes to whatever ``sys.stdout`` is now (test capture swaps it after start-up); in a
+    ``flask ...`` command, to stderr, so that what the command prints (``clients create
+    --json``) stays its own output: ``| jq`` must not meet a log line. A command's process
+    (``to_stderr``, every thread: the mail thread too) or, in tests, the thread that runs one."""
+
+    to_stderr = False
 
     @property
     def stream(self) -> Any:
-        return sys.stderr if click.get_current_context(silent=True) is not None else sys.stdout
+        if self.to_stderr or click.get_current_context(silent=True) is not None:
+            return sys.stderr
+        return sys.stdout
 
     @stream.setter
     def stream(self, value: Any) -> None:
@@ -137,6 +142,8 @@ class StdoutHandler(logging.StreamHandler):
 def configure_logging(level: str, fmt: str) -> None:
     """Install one stdout handler on the root logger (idempotent across app instances)."""
     handler = StdoutHandler()
+    # the app is being built for a `flask ...` command: this whole process is that command
+    handler.to_stderr = click.get_current_context(silent=True) is not None
     if fmt == "json":
         handler.setFormatter(
             RedactingJsonFormatter(

@@ -31,6 +31,7 @@ from .directory import get_user, has_role
 from .hashing import hash_password
 from .passwords import validate_new_password
 from .sessions import revoke_other_sessions
+from .signin import needs_enrollment
 from .users import find_user_by_email
 
 #: The built-in role that the administration API and its guards are about.
@@ -127,7 +128,9 @@ def update_user(
         )
     _apply_status(user, changes, actor)
     _apply_profile(user, changes, actor)
-    if lost or disable:
+    # a new role that requires a second factor the user lacks: no session may keep going
+    unenrolled = roles != old_roles and needs_enrollment(user)
+    if lost or disable or unenrolled:
         reason = "account_disabled" if disable else "roles_changed"
         return UserUpdate(user, revoke_other_sessions(user.id, None, reason))  # commits it all
     db.session.commit()

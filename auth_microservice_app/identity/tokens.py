@@ -35,6 +35,8 @@ ACCESS = "access"
 REFRESH = "refresh"
 MFA = "mfa"
 SERVICE = "service"
+#: A token that can only enrol a second factor (``REQUIRE_2FA_FOR_ROLES``), never a session.
+ENROLL = "enroll"
 #: Kinds a resource server is shown (RFC 9068 access tokens): they share the audience.
 RESOURCE_KINDS = (ACCESS, SERVICE)
 #: Claims every token of each kind must carry (PyJWT's ``require``).
@@ -43,6 +45,7 @@ REQUIRED = {
     REFRESH: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
     MFA: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "amr"],
     SERVICE: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type", "client_id", "scope"],
+    ENROLL: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "type"],
 }
 #: Every claim of an access token: what ``/.well-known/openid-configuration`` publishes as
 #: ``claims_supported`` (and its example in ``/apispec.json``).
@@ -189,6 +192,26 @@ def encode_service(*, client_id: str, scope: str, jti: str, issued_at: datetime,
     )
 
 
+def encode_enrollment(*, subject: str, jti: str, issued_at: datetime) -> str:
+    """An ``enrollment_token``: lets ``/2fa/setup`` and ``/2fa/enable`` alone act for the user,
+    for ``MFA_TOKEN_TTL`` s (audience ``<aud>:enroll``)."""
+    signing = key_ring().signing
+    claims = {
+        "iss": current_app.config["JWT_ISSUER"],
+        "aud": audience(ENROLL),
+        "sub": subject,
+        **_timestamps(issued_at, int(current_app.config["MFA_TOKEN_TTL"])),
+        "jti": jti,
+        "type": ENROLL,
+    }
+    return pyjwt.encode(
+        claims,
+        signing.private_key,
+        algorithm=signing.algorithm,
+        headers={"kid": signing.kid, "typ": "JWT"},
+    )
+
+
 def mfa_expires_at(issued_at: datetime) -> datetime:
     return issued_at + timedelta(seconds=int(current_app.config["MFA_TOKEN_TTL"]))
 
@@ -252,17 +275,23 @@ def decode(token: str, *, expected_type: str, allow_expired: bool = False) -> di
     return claims
 
 
+def kind_of(token: str) -> str | None:
+    """The unverified ``type`` claim: only to choose which kind to verify a token as."""
+    try:
+        payload = json.loads(base64url_decode(token.split(".")[1]))
+    except (ValueError, TypeError, IndexError, binascii.Error):
+        return None
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def decode_resource_token(token: str) -> dict[str, Any] | None:
     """The claims of a valid access token of ours, a user's or a service's; None otherwise.
 
     The unverified ``type`` claim only chooses which kind to verify as (one signature check);
     :func:`decode` then checks everything, that claim included.
     """
-    try:
-        payload = json.loads(base64url_decode(token.split(".")[1]))
-        kind = payload.get("type") if isinstance(payload, dict) else None
-    except (ValueError, TypeError, IndexError, binascii.Error):
-        return None
+    kind = kind_of(token)
     if kind not in RESOURCE_KINDS:
         return None
     try:
@@ -314,7 +343,7 @@ def init_app(app: Flask) -> None:
     app.extensions["jwt_keys"] = ring
     base = app.config["JWT_AUDIENCE"]
     app.extensions["jwt_decode"] = DecodeSettings(
-        audiences={kind: audience(kind, base) for kind in (ACCESS, REFRESH, MFA, SERVICE)},
+        audiences={kind: audience(kind, base) for kind in (ACCESS, REFRESH, MFA, SERVICE, ENROLL)},
         issuer=app.config["JWT_ISSUER"],
         leeway=int(app.config["JWT_LEEWAY"]),
     )

@@ -34,7 +34,9 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         "Start TOTP enrolment",
         TAG,
         SetupSchema,
-        description="A new secret and its QR code; not enabled until `POST /enable`.",
+        description="A new secret and its QR code; not enabled until `POST /enable`. A fresh "
+        "access token, or the `enrollment_token` of a sign-in that answered "
+        "`mfa_enrollment_required`.",
         query=SetupQuerySchema,
         auth=BEARER,
         errors={403: ("account_disabled",), 409: ("conflict",)},
@@ -49,7 +51,8 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         "Enable TOTP with a first code",
         TAG,
         BackupCodesSchema,
-        description="Answers the 10 backup codes, shown once.",
+        description="Answers the 10 backup codes, shown once. Takes an `enrollment_token` too; "
+        "then sign in again (now with the second factor) for a session.",
         body=CodeSchema,
         auth=BEARER,
         errors={401: ("invalid_mfa_code",), 403: ("account_disabled",), 409: ("conflict",)},

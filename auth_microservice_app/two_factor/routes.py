@@ -27,7 +27,9 @@ def status() -> tuple[Response, int]:
 
 
 @bp.post("/setup")
-@require_token(fresh=True)  # a stolen, refreshed token must not enrol the thief's authenticator
+# fresh: a stolen, refreshed token must not enrol the thief's authenticator; enrollment: a user
+# whose role requires 2FA has no session until one is enrolled (REQUIRE_2FA_FOR_ROLES)
+@require_token(fresh=True, enrollment=True)
 def setup() -> tuple[Response, int]:
     qr_format = SetupQuerySchema().load(request.args)["format"]
     return no_store(
@@ -36,7 +38,7 @@ def setup() -> tuple[Response, int]:
 
 
 @bp.post("/enable")
-@require_token(fresh=True)
+@require_token(fresh=True, enrollment=True)
 def enable() -> tuple[Response, int]:
     codes = services.enable(current_claims()["sub"], load(CodeSchema())["code"])
     return no_store(BackupCodesSchema().dump({"backup_codes": codes}))

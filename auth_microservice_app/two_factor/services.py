@@ -37,6 +37,7 @@ from ..identity import challenges, ownership, throttle, tokens
 from ..identity.hashing import verify_password
 from ..identity.passwords import normalize_password
 from ..identity.sessions import ClientInfo, TokenPair, revoke_other_sessions, start_session
+from ..identity.signin import roles_requiring_two_factor
 from ..identity.users import get_active_user
 from ..mail.notifications import security_notice
 from ..models.two_factor import BackupCode, MfaChallengeRecord, TwoFactorCredential
@@ -173,7 +174,7 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
     Deletes the secret, the backup codes and pending challenges, and revokes every other session
     of the user (this one stays valid).
 
-    :raises Conflict: 2FA is not enabled.
+    :raises Conflict: 2FA is not enabled, or a role of the user requires it.
     :raises ValidationFailed: the account has a password and none was sent.
     :raises FreshTokenRequired: no password on the account, and the token is not fresh.
     :raises RateLimited: the account is in a brute-force wait (see :mod:`..auth.throttle`).
@@ -183,6 +184,9 @@ def disable(user_id: str, session_id: str, password: str | None, code: str, *, f
     Side effects: queues the ``two_factor_disabled`` notice.
     """
     user = get_active_user(user_id)
+    required_by = roles_requiring_two_factor(user)
+    if required_by:
+        raise Conflict(f"The role {required_by[0]!r} requires two-factor authentication.")
     email, uid, password_hash = user.email, user.id, user.password_hash
     credential = enabled_credential(uid)
     _check_reauthentication(password_hash, password, fresh)

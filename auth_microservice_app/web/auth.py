@@ -32,8 +32,9 @@ def bearer_token() -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def verify_request(*, fresh: bool = False) -> dict[str, Any]:
-    """The claims of the request's valid, unrevoked access token (and fresh, if asked).
+def verify_request(*, fresh: bool = False, enrollment: bool = False) -> dict[str, Any]:
+    """The claims of the request's valid, unrevoked access token (and fresh, if asked); with
+    ``enrollment``, an enrollment token (``REQUIRE_2FA_FOR_ROLES``) will do as well.
 
     :raises AuthorizationRequired: no bearer token.
     :raises TokenInvalid, TokenExpired: see :func:`..identity.tokens.decode`.
@@ -43,6 +44,11 @@ def verify_request(*, fresh: bool = False) -> dict[str, Any]:
     token = bearer_token()
     if token is None:
         raise AuthorizationRequired("An access token is required.")
+    if enrollment and tokens.kind_of(token) == tokens.ENROLL:
+        # short-lived, no session: what it may do is enrol, which the user must finish
+        g.token_claims = claims = tokens.decode(token, expected_type=tokens.ENROLL)
+        g.user_id = claims["sub"]
+        return claims
     claims = tokens.decode(token, expected_type=tokens.ACCESS)
     g.user_id = claims.get("sub")
     if revocation.is_revoked(str(claims.get("jti", "")), str(claims.get("sid", ""))):
@@ -58,13 +64,16 @@ def require_token(view: Callable[P, R]) -> Callable[P, R]: ...
 
 
 @overload
-def require_token(*, fresh: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+def require_token(
+    *, fresh: bool = False, enrollment: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
 def require_token(
-    view: Callable[P, R] | None = None, *, fresh: bool = False
+    view: Callable[P, R] | None = None, *, fresh: bool = False, enrollment: bool = False
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate a view that needs an access token (``fresh``: one from a sign-in).
+    """Decorate a view that needs an access token (``fresh``: one from a sign-in;
+    ``enrollment``: or an enrollment token, for the routes that enrol a second factor).
 
     Use bare (``@require_token``) or with ``fresh=True``; read the claims with
     :func:`current_claims`.
@@ -74,7 +83,7 @@ def require_token(
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if request.method not in EXEMPT_METHODS:
-                verify_request(fresh=fresh)
+                verify_request(fresh=fresh, enrollment=enrollment)
             return function(*args, **kwargs)
 
         return wrapper

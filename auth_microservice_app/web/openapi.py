@@ -23,7 +23,7 @@ from apispec import APISpec
 from marshmallow import Schema, fields
 from werkzeug.routing import Rule
 
-from .schemas import MfaChallengeSchema, TokenPairSchema
+from .schemas import EnrollmentRequiredSchema, MfaChallengeSchema, TokenPairSchema
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Op:
 
 
 BEARER, REFRESH, CLIENT = "bearer", "refresh", "client"
-SIGN_IN_RESULT = {"oneOf": [TokenPairSchema, MfaChallengeSchema]}
+SIGN_IN_RESULT = {"oneOf": [TokenPairSchema, MfaChallengeSchema, EnrollmentRequiredSchema]}
 
 
 # --- bodies every blueprint answers ----------------------------------------------------------
@@ -135,6 +135,15 @@ SIGN_IN_EXAMPLES = {
     "mfa_required": {
         "summary": "Two-factor is on: call POST /api/v1/2fa/verify",
         "value": MFA_CHALLENGE,
+    },
+    "mfa_enrollment_required": {
+        "summary": "A role of the user requires 2FA (REQUIRE_2FA_FOR_ROLES): enrol with "
+        "POST /api/v1/2fa/setup and /enable using enrollment_token, then sign in again",
+        "value": {
+            "mfa_enrollment_required": True,
+            "enrollment_token": "eyJhbGciOiJSUzI1NiJ9.eyJ0eXBlIjoiZW5yb2xsIn0.c2ln",
+            "expires_in": 300,
+        },
     },
 }
 VALIDATION_DETAILS = {"email": ["Not a valid email address."]}

@@ -8,8 +8,8 @@ from flask import Response, jsonify, request
 
 from ..identity.challenges import MfaChallenge
 from ..identity.sessions import ClientInfo, TokenPair
-from ..identity.signin import SignInResult
-from .schemas import MfaChallengeSchema, TokenPairSchema, UserSchema
+from ..identity.signin import EnrollmentRequired, SignInResult
+from .schemas import EnrollmentRequiredSchema, MfaChallengeSchema, TokenPairSchema, UserSchema
 
 # Schemas are stateless once built, and building one costs more than dumping with it.
 _USER_SCHEMA = UserSchema()
@@ -32,9 +32,12 @@ def tokens(pair: TokenPair) -> tuple[Response, int]:
 
 
 def sign_in_body(result: SignInResult) -> tuple[Response, int]:
-    """A token pair, or ``{"mfa_required": true, "mfa_token", "methods"}`` (API.md, /login)."""
+    """A token pair, or ``{"mfa_required": true, "mfa_token", "methods"}`` (API.md, /login), or
+    ``{"mfa_enrollment_required": true, "enrollment_token", "expires_in"}``."""
     if isinstance(result, MfaChallenge):
         return no_store(MfaChallengeSchema().dump(result))
+    if isinstance(result, EnrollmentRequired):
+        return no_store(EnrollmentRequiredSchema().dump(result))
     return tokens(result)
 
 

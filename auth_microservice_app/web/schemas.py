@@ -36,6 +36,15 @@ class TokenPairSchema(Schema):
     expires_in = fields.Integer()
 
 
+class EnrollmentRequiredSchema(Schema):
+    """A role of the user requires a second factor (``REQUIRE_2FA_FOR_ROLES``) and none is on:
+    no session; ``enrollment_token`` works at ``/2fa/setup`` and ``/2fa/enable`` only."""
+
+    mfa_enrollment_required = fields.Boolean()
+    enrollment_token = fields.String()
+    expires_in = fields.Integer()
+
+
 class MfaChallengeSchema(Schema):
     mfa_required = fields.Boolean()
     mfa_token = fields.String()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from auth_microservice_app.mail.outbox import LOCAL_DELIVERY
 from tests.conftest import PASSWORD
 from tests.integration.admin.conftest import assert_error, enable_two_factor
 
@@ -49,6 +50,7 @@ def test_create_refuses_a_weak_password_in_one_line(app):
 def test_list_prints_parseable_json_and_searches(app, auth):
     for email in ("alice@x.io", "bob@x.io"):
         auth.register(email)
+    LOCAL_DELIVERY.join()  # its thread logs to this process's stdout, which the runner captures
     result = run(app, "users", "list", "--json")
     assert [row["email"] for row in json.loads(result.stdout)] == ["alice@x.io", "bob@x.io"]
     found = run(app, "users", "list", "--query", "BO", "--json")
