@@ -91,3 +91,33 @@ def test_the_old_auth_commands_still_work_and_say_they_are_deprecated(app, auth)
     result = run(app, "auth", "revoke-sessions", "alice@x.io")
     assert "1 session(s) revoked" in result.stdout
     assert "deprecated" in result.stderr and "users revoke-sessions" in result.stderr
+
+
+def test_the_readmes_first_admin_command_works_as_typed(app, auth, signing_key_pem, tmp_path):
+    """README, "Administering users": the shell line that makes the first admin, run by bash."""
+    import re
+    import subprocess
+
+    from tests.running_server import ROOT, free_port, service_environment
+
+    section = (ROOT / "README.md").read_text().split("## Administering users", 1)[1]
+    command = re.search(r"`(printf [^`]*users create[^`]*)`", section)
+    assert command, "the README shows how to make the first admin"
+    env = service_environment(free_port(), tmp_path, signing_key_pem, PASSWORD=PASSWORD)
+    done = subprocess.run(  # noqa: S603 - the README's own command
+        ["bash", "-c", command.group(1).replace("you@example.com", "first@example.com")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    tokens = auth.login("first@example.com")
+    assert (
+        auth.client.get(
+            "/api/v1/admin/users", headers=auth.bearer(tokens["access_token"])
+        ).status_code
+        == 200
+    )
