@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import joinedload
 
 from ..errors import NotFound
@@ -73,8 +74,11 @@ def _status_filter(status: str) -> ColumnElement[bool]:
 
 
 def has_role(role: str) -> ColumnElement[bool]:
-    """Users holding ``role`` (a slug: no quotes, so '"<role>"' in the JSON text is exactly
-    that element)."""
+    """Users holding ``role``. PostgreSQL: ``roles::jsonb @> '["<role>"]'``, which the GIN index
+    ``ix_users_roles`` serves (migration 0009); elsewhere the JSON text holds '"<role>"' (a slug:
+    no quotes, so exactly that element)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(User.roles, JSONB).contains([role])
     return cast(User.roles, String).like(f'%"{role}"%')
 
 
