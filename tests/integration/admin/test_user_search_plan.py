@@ -70,6 +70,13 @@ def scans(plan: dict[str, Any]) -> list[tuple[str, str | None]]:
 def million_users(app) -> Iterator[None]:
     with app.app_context():
         started = time.monotonic()
+        # Built after the load, like a restore does: the same indexes, in a third of the time
+        indexes = db.session.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'users'")
+        ).all()
+        rebuilt = [(name, definition) for name, definition in indexes if name != "pk_users"]
+        for name, _ in rebuilt:
+            db.session.execute(text(f'DROP INDEX "{name}"'))
         db.session.execute(
             text(
                 """
@@ -88,6 +95,8 @@ def million_users(app) -> Iterator[None]:
             ),
             {"n": USERS},
         )
+        for _, definition in rebuilt:
+            db.session.execute(text(definition))
         db.session.commit()
         db.session.execute(text("ANALYZE users"))
         db.session.commit()
