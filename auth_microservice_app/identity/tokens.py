@@ -151,65 +151,42 @@ def encode_refresh(claims: TokenClaims, expires_at: datetime) -> str:
     )
 
 
-def encode_mfa(*, subject: str, jti: str, amr: list[str], issued_at: datetime) -> str:
-    """An ``mfa_token``: names a pending second-factor challenge for ``MFA_TOKEN_TTL`` s."""
+def _sign(kind: str, subject: str, jti: str, issued_at: datetime, ttl: int, **claims: Any) -> str:
+    """A token of ``kind`` signed by the current key (every kind but access and refresh, which
+    Flask-JWT-Extended encodes): the standard claims, then ``claims``."""
     signing = key_ring().signing
-    claims = {
+    payload = {
         "iss": current_app.config["JWT_ISSUER"],
-        "aud": audience(MFA),
+        "aud": audience(kind),
         "sub": subject,
-        **_timestamps(issued_at, int(current_app.config["MFA_TOKEN_TTL"])),
+        **_timestamps(issued_at, ttl),
         "jti": jti,
-        "type": MFA,
-        "amr": amr,
+        "type": kind,
+        **claims,
     }
+    typ = "at+jwt" if kind in RESOURCE_KINDS else "JWT"
     return pyjwt.encode(
-        claims,
+        payload,
         signing.private_key,
         algorithm=signing.algorithm,
-        headers={"kid": signing.kid, "typ": "JWT"},
+        headers={"kid": signing.kid, "typ": typ},
     )
+
+
+def encode_mfa(*, subject: str, jti: str, amr: list[str], issued_at: datetime) -> str:
+    """An ``mfa_token``: names a pending second-factor challenge for ``MFA_TOKEN_TTL`` s."""
+    return _sign(MFA, subject, jti, issued_at, int(current_app.config["MFA_TOKEN_TTL"]), amr=amr)
 
 
 def encode_service(*, client_id: str, scope: str, jti: str, issued_at: datetime, ttl: int) -> str:
     """A service's access token (client credentials): RFC 9068, ``sub`` = ``client_id``."""
-    signing = key_ring().signing
-    claims = {
-        "iss": current_app.config["JWT_ISSUER"],
-        "aud": audience(SERVICE),
-        "sub": client_id,
-        "client_id": client_id,
-        "scope": scope,
-        **_timestamps(issued_at, ttl),
-        "jti": jti,
-        "type": SERVICE,
-    }
-    return pyjwt.encode(
-        claims,
-        signing.private_key,
-        algorithm=signing.algorithm,
-        headers={"kid": signing.kid, "typ": "at+jwt"},
-    )
+    return _sign(SERVICE, client_id, jti, issued_at, ttl, client_id=client_id, scope=scope)
 
 
 def encode_enrollment(*, subject: str, jti: str, issued_at: datetime) -> str:
     """An ``enrollment_token``: lets ``/2fa/setup`` and ``/2fa/enable`` alone act for the user,
     for ``MFA_TOKEN_TTL`` s (audience ``<aud>:enroll``)."""
-    signing = key_ring().signing
-    claims = {
-        "iss": current_app.config["JWT_ISSUER"],
-        "aud": audience(ENROLL),
-        "sub": subject,
-        **_timestamps(issued_at, int(current_app.config["MFA_TOKEN_TTL"])),
-        "jti": jti,
-        "type": ENROLL,
-    }
-    return pyjwt.encode(
-        claims,
-        signing.private_key,
-        algorithm=signing.algorithm,
-        headers={"kid": signing.kid, "typ": "JWT"},
-    )
+    return _sign(ENROLL, subject, jti, issued_at, int(current_app.config["MFA_TOKEN_TTL"]))
 
 
 def mfa_expires_at(issued_at: datetime) -> datetime:

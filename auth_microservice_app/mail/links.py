@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 
 from ..errors import InvalidLinkToken
 from ..extensions import db
@@ -82,15 +82,9 @@ def peek(token: str, purpose: str) -> uuid.UUID:
     return row
 
 
-def consume(token: str, purpose: str) -> uuid.UUID:
-    """Spend the token and return its user, atomically: of parallel redemptions one wins.
-
-    One conditional UPDATE ... RETURNING, never read-then-write. Part of the caller's
-    transaction: if the caller rolls back, the token stays unspent.
-
-    :raises InvalidLinkToken: unknown, used, expired or of another purpose.
-    """
-    user_id = db.session.execute(
+def _spend(token: str, purpose: str) -> Update:
+    """The one conditional UPDATE that spends a live token of ``purpose`` (add RETURNING)."""
+    return (
         update(EmailToken)
         .where(
             EmailToken.token_hash == sha256_hex(token),
@@ -99,9 +93,20 @@ def consume(token: str, purpose: str) -> uuid.UUID:
             EmailToken.expires_at > utcnow(),
         )
         .values(used_at=utcnow())
-        .returning(EmailToken.user_id)
         .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
+    )
+
+
+def consume(token: str, purpose: str) -> uuid.UUID:
+    """Spend the token and return its user, atomically: of parallel redemptions one wins.
+
+    One conditional UPDATE ... RETURNING, never read-then-write. Part of the caller's
+    transaction: if the caller rolls back, the token stays unspent.
+
+    :raises InvalidLinkToken: unknown, used, expired or of another purpose.
+    """
+    statement = _spend(token, purpose).returning(EmailToken.user_id)
+    user_id = db.session.execute(statement).scalar_one_or_none()
     if user_id is None:
         raise InvalidLinkToken()
     return user_id
@@ -160,18 +165,8 @@ def consume_bound(token: str, purpose: str) -> tuple[uuid.UUID, str]:
 
     :raises InvalidLinkToken: unknown, used, expired or of another purpose.
     """
-    row = db.session.execute(
-        update(EmailToken)
-        .where(
-            EmailToken.token_hash == sha256_hex(token),
-            EmailToken.purpose == purpose,
-            EmailToken.used_at.is_(None),
-            EmailToken.expires_at > utcnow(),
-        )
-        .values(used_at=utcnow())
-        .returning(EmailToken.user_id, EmailToken.new_email)
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    statement = _spend(token, purpose).returning(EmailToken.user_id, EmailToken.new_email)
+    row = db.session.execute(statement).one_or_none()
     if row is None or row.new_email is None:
         raise InvalidLinkToken()
     return row.user_id, row.new_email
