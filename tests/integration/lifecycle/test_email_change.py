@@ -4,6 +4,7 @@ old address told, other sessions revoked, and no way to give two accounts one ad
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -136,7 +137,11 @@ def test_two_confirmations_at_once_never_give_two_accounts_one_address(app, clie
         tokens = auth.signup_and_login(owner, verified=True)
         ask(client, auth, tokens["access_token"])
         links.append(mailbox.link_for(NEW, ACTION))
-    responses = race(app, [lambda c, t=t: c.post(CONFIRM, json={"token": t}) for t in links])
+
+    def confirm(token: str) -> Any:
+        return lambda c: c.post(CONFIRM, json={"token": token})
+
+    responses = race(app, [confirm(t) for t in links])
     assert sorted(r.status_code for r in responses) == [200, 409]
     with app.app_context():
         holders = db.session.execute(select(User).where(User.email == NEW)).scalars().all()

@@ -68,7 +68,7 @@ def test_the_export_holds_every_row_of_every_table_about_the_user(app, client, a
         user_id = db.session.execute(select(User.id)).scalar_one()
         for table, columns in tables.items():
             where = " OR ".join(f"{column} = :uid" for column in columns)
-            count = db.session.execute(
+            count: int = db.session.execute(
                 text(f"SELECT count(*) FROM {table} WHERE {where}"),  # noqa: S608 - our names
                 {"uid": user_id},
             ).scalar_one()
