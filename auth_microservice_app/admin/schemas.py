@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ..identity.accounts import MAX_ROLES, ROLE_PATTERN
 from ..identity.directory import STATUSES
 from ..web.fields import SafeString, UTCTime
-from ..web.schemas import StrictSchema, UserSchema
+from ..web.schemas import SecurityEventSchema, StrictSchema, UserSchema
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
@@ -196,16 +196,8 @@ class AdminEventsQuerySchema(StrictSchema):
     )
 
 
-class AdminEventSchema(Schema):
-    id = fields.Integer()
-    event = fields.String()
-    occurred_at = UTCTime()
+class AdminEventSchema(SecurityEventSchema):
     user_id = fields.UUID(allow_none=True)
-    session_id = fields.UUID(allow_none=True)
-    ip = fields.String(allow_none=True)
-    user_agent = fields.String(allow_none=True)
-    request_id = fields.String(allow_none=True)
-    data = fields.Dict()
 
 
 class AdminEventPageSchema(Schema):

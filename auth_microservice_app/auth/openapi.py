@@ -20,7 +20,7 @@ from ..web.openapi import (
     MessageSchema,
     Op,
 )
-from ..web.schemas import TokenPairSchema, UserSchema
+from ..web.schemas import SecurityEventSchema, TokenPairSchema, UserSchema
 from .schemas import (
     DeleteAccountSchema,
     EmailChangeSchema,
@@ -34,7 +34,6 @@ from .schemas import (
     RefreshSchema,
     RegisterSchema,
     RevokeSchema,
-    SecurityEventSchema,
     SessionSchema,
     SessionsQuerySchema,
     UpdateMeSchema,
@@ -93,6 +92,21 @@ SESSION = {
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "session_id": {"description": "A session id.", "schema": {"type": "string", "format": "uuid"}},
 }
+
+
+def _mailed(summary: str) -> Op:
+    """A link by email: 202 whether or not the address exists (no enumeration)."""
+    return Op(
+        summary,
+        TAG,
+        MessageSchema,
+        status=202,
+        description="202 whether or not the address exists.",
+        body=EmailOnlySchema,
+        request_example={"email": EMAIL},
+        response_example=ACCEPTED,
+    )
+
 
 #: Flask endpoint -> its operation, or method -> operation where one view serves several methods.
 OPERATIONS: dict[str, Op | dict[str, Op]] = {
@@ -216,26 +230,8 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         request_example={"token": LINK_TOKEN},
         response_example={"user": USER},
     ),
-    "auth.verify_email_resend": Op(
-        "Send the verification email again",
-        TAG,
-        MessageSchema,
-        status=202,
-        description="202 whether or not the address exists.",
-        body=EmailOnlySchema,
-        request_example={"email": EMAIL},
-        response_example=ACCEPTED,
-    ),
-    "auth.password_forgot": Op(
-        "Email a password-reset link",
-        TAG,
-        MessageSchema,
-        status=202,
-        description="202 whether or not the address exists.",
-        body=EmailOnlySchema,
-        request_example={"email": EMAIL},
-        response_example=ACCEPTED,
-    ),
+    "auth.verify_email_resend": _mailed("Send the verification email again"),
+    "auth.password_forgot": _mailed("Email a password-reset link"),
     "auth.password_reset": Op(
         "Set a new password with the emailed token",
         TAG,
@@ -257,16 +253,7 @@ OPERATIONS: dict[str, Op | dict[str, Op]] = {
         request_example={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
         response_example=TOKEN_PAIR,
     ),
-    "auth.magic_link": Op(
-        "Email a sign-in link",
-        TAG,
-        MessageSchema,
-        status=202,
-        description="202 whether or not the address exists.",
-        body=EmailOnlySchema,
-        request_example={"email": EMAIL},
-        response_example=ACCEPTED,
-    ),
+    "auth.magic_link": _mailed("Email a sign-in link"),
     "auth.magic_link_verify": Op(
         "Sign in with the emailed link",
         TAG,

@@ -13,6 +13,7 @@ from ..identity import sessions as session_rules
 from ..web.auth import bearer_token, current_claims, require_token
 from ..web.request_body import load
 from ..web.responses import client_info, no_store, sign_in_body, tokens, user_body
+from ..web.schemas import SecurityEventSchema
 from . import email_flows, flows
 from .blueprint import bp
 from .schemas import (
@@ -26,7 +27,6 @@ from .schemas import (
     RefreshSchema,
     RegisterSchema,
     RevokeSchema,
-    SecurityEventSchema,
     SessionPageSchema,
     SessionsQuerySchema,
     UpdateMeSchema,

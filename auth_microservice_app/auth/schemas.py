@@ -68,17 +68,6 @@ class EventsQuerySchema(StrictSchema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
-class SecurityEventSchema(Schema):
-    id = fields.Integer()
-    event = fields.String()
-    occurred_at = UTCTime()
-    session_id = fields.UUID(allow_none=True)
-    ip = fields.String(allow_none=True)
-    user_agent = fields.String(allow_none=True)
-    request_id = fields.String(allow_none=True)
-    data = fields.Dict()
-
-
 class SessionSchema(Schema):
     id = fields.UUID()
     created_at = UTCTime()

@@ -49,3 +49,16 @@ class MfaChallengeSchema(Schema):
     mfa_required = fields.Boolean()
     mfa_token = fields.String()
     methods = fields.List(fields.String())
+
+
+class SecurityEventSchema(Schema):
+    """One security event as its user (``/auth/events``) or an admin (``/admin/events``) sees it."""
+
+    id = fields.Integer()
+    event = fields.String()
+    occurred_at = UTCTime()
+    session_id = fields.UUID(allow_none=True)
+    ip = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    data = fields.Dict()
